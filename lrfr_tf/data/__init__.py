@@ -1,0 +1,1 @@
+"""Readers, tf.data input pipelines and degradation ops."""

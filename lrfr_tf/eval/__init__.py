@@ -1,0 +1,1 @@
+"""Evaluation harness: verification and identification under resolution loss."""

@@ -1,0 +1,1 @@
+"""Losses of the implemented methods, each citing its paper equation."""

@@ -1,0 +1,1 @@
+"""Backbones, margin heads and super-resolution nets (Keras subclassed models)."""

@@ -1,0 +1,1 @@
+"""Training engine: strategy, stages, checkpoints, CLI (python -m lrfr_tf.train)."""

@@ -1,0 +1,386 @@
+"""Image files: header inspection, validation and decoding (NumPy/OpenCV and TF).
+
+Two decoders produce the same pixels (JPEG with the accurate integer IDCT in
+both): ``decode_image`` is a TF op for tf.data; ``load_image`` / ``load_images``
+use OpenCV for evaluation sets held in memory. Both return RGB and apply the
+same channel rules:
+
+* grayscale (1 channel) is converted to RGB by replicating the channel;
+* an alpha channel is an error by default (dropping it silently changes the
+  image); ``alpha="drop"`` discards it, ``alpha="composite"`` composites the
+  colour over black (``rgb * alpha / 255``);
+* 16-bit PNGs are reduced to 8 bits (``x >> 8``, as ``tf.image.convert_image_dtype``).
+
+Only JPEG and PNG are supported. ``inspect_image_bytes`` reads a file's header
+(format, size, channels, alpha) and checks that it is complete (JPEG end-of-image
+marker after the scan data, PNG ``IEND`` chunk) without decoding pixels: it is the
+fast up-front scan of the tf.data pipeline, whose decode errors cannot name files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import struct
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+ALPHA_MODES = ("error", "drop", "composite")
+RESIZE_METHODS = ("area", "bicubic", "bilinear", "nearest")
+
+SizeArg = Optional[Union[int, Sequence[int]]]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and arithmetic).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> stored channels (palette expands to RGB)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    """What an image file's header says, read without decoding pixels."""
+
+    format: str  # "jpeg" or "png"
+    height: int
+    width: int
+    channels: int  # channels stored: 1 gray, 2 gray+alpha, 3 colour, 4 colour+alpha
+    has_alpha: bool  # alpha channel, or a PNG tRNS transparency chunk
+
+
+def _check_alpha_mode(alpha: str) -> None:
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
+
+
+def _hw(size: SizeArg) -> Optional[Tuple[int, int]]:
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    h, w = (int(s) for s in size)
+    return h, w
+
+
+def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
+    n = len(data)
+    pos = 2
+    frame = None
+    while True:
+        if pos + 1 >= n:
+            raise ValueError(f"{source}: truncated JPEG (file ends inside the header, {n} bytes)")
+        if data[pos] != 0xFF:
+            raise ValueError(f"{source}: corrupt JPEG (expected a marker at byte {pos}, found 0x{data[pos]:02x})")
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            raise ValueError(f"{source}: truncated JPEG (file ends inside the header)")
+        marker = data[pos]
+        pos += 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers
+            continue
+        if marker == 0xD9:
+            raise ValueError(f"{source}: corrupt JPEG (end-of-image marker before any image data)")
+        if pos + 2 > n:
+            raise ValueError(f"{source}: truncated JPEG (file ends inside the header)")
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        if length < 2 or pos + length > n:
+            raise ValueError(f"{source}: truncated JPEG (segment 0xFF{marker:02X} runs past the end of the file)")
+        if marker in _JPEG_SOF:
+            if length < 8:
+                raise ValueError(f"{source}: corrupt JPEG (short frame header)")
+            precision = data[pos + 2]
+            height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
+            components = data[pos + 7]
+            frame = (precision, height, width, components)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        pos += length
+    if frame is None:
+        raise ValueError(f"{source}: corrupt JPEG (no frame header before the scan data)")
+    precision, height, width, components = frame
+    # Inside entropy-coded data 0xFF is byte-stuffed (FF00) and only RSTn markers
+    # may appear, so an FFD9 after the first scan header is the end-of-image marker.
+    if data.rfind(b"\xff\xd9", pos) < 0:
+        raise ValueError(f"{source}: truncated JPEG (no end-of-image marker after the image data; {n} bytes)")
+    if precision != 8:
+        raise ValueError(f"{source}: unsupported {precision}-bit JPEG (only 8-bit is supported)")
+    if components not in (1, 3):
+        kind = "CMYK/YCCK" if components == 4 else f"{components}-component"
+        raise ValueError(f"{source}: unsupported {kind} JPEG (only grayscale and colour are supported)")
+    if height == 0 or width == 0:
+        raise ValueError(f"{source}: corrupt JPEG (frame size {height}x{width})")
+    return ImageInfo("jpeg", height, width, components, False)
+
+
+def _inspect_png(data: bytes, source: str) -> ImageInfo:
+    n = len(data)
+    if n < 33 or data[12:16] != b"IHDR":
+        raise ValueError(f"{source}: corrupt PNG (missing IHDR header)")
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
+    if colour_type not in _PNG_CHANNELS:
+        raise ValueError(f"{source}: corrupt PNG (invalid colour type {colour_type})")
+    channels = _PNG_CHANNELS[colour_type]
+    has_alpha = colour_type in (4, 6)
+    pos = 8
+    while True:
+        if pos + 12 > n:
+            raise ValueError(f"{source}: truncated PNG (no IEND chunk; {n} bytes)")
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        if pos + 12 + length > n:
+            raise ValueError(f"{source}: truncated PNG (chunk {kind!r} runs past the end of the file)")
+        if kind == b"tRNS":
+            has_alpha = True
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    if height == 0 or width == 0:
+        raise ValueError(f"{source}: corrupt PNG (size {height}x{width})")
+    if bit_depth not in (1, 2, 4, 8, 16):
+        raise ValueError(f"{source}: corrupt PNG (bit depth {bit_depth})")
+    return ImageInfo("png", height, width, channels, has_alpha)
+
+
+def inspect_image_bytes(data: bytes, source: str = "<bytes>") -> ImageInfo:
+    """Parse a JPEG/PNG header and check the file is complete, without decoding.
+
+    Raises ValueError naming ``source`` for an unknown format, a corrupt header,
+    a truncated file or an unsupported variant (CMYK, 12-bit JPEG).
+    """
+    if len(data) == 0:
+        raise ValueError(f"{source}: empty file")
+    if data[:3] == b"\xff\xd8\xff":
+        return _inspect_jpeg(data, source)
+    if data[:8] == _PNG_SIGNATURE:
+        return _inspect_png(data, source)
+    raise ValueError(f"{source}: not a JPEG or PNG image (starts with {data[:8]!r})")
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: is a directory, not an image file") from None
+
+
+def inspect_image(path: str) -> ImageInfo:
+    """``inspect_image_bytes`` of a file (FileNotFoundError naming a missing file)."""
+    return inspect_image_bytes(read_file(path), path)
+
+
+def check_image_info(info: ImageInfo, source: str, size: SizeArg = None, alpha: str = "error") -> None:
+    """Raise ValueError naming ``source`` if the image has alpha (with alpha="error") or
+    is not ``size`` (an int or (height, width); None accepts any size)."""
+    _check_alpha_mode(alpha)
+    if info.has_alpha and alpha == "error":
+        raise ValueError(
+            f"{source}: image has an alpha channel; dropping it would silently change the image "
+            f"(pass alpha='drop' or alpha='composite' to accept it)"
+        )
+    hw = _hw(size)
+    if hw is not None and (info.height, info.width) != hw:
+        raise ValueError(
+            f"{source}: image is {info.height}x{info.width} (HxW), expected {hw[0]}x{hw[1]} "
+            f"(pass a resize method to resize it)"
+        )
+
+
+def _to_rgb(image: np.ndarray, alpha: str, source: str) -> np.ndarray:
+    """OpenCV IMREAD_UNCHANGED output (gray / BGR / BGRA, 8 or 16 bit) -> uint8 RGB."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"{source}: unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    channels = image.shape[2]
+    if channels in (2, 4):
+        if alpha == "error":
+            raise ValueError(f"{source}: image has an alpha channel (pass alpha='drop' or alpha='composite')")
+        colour, a = image[:, :, :-1], image[:, :, -1:]
+        if alpha == "composite":
+            colour = np.round(colour.astype(np.float32) * (a.astype(np.float32) / 255.0)).astype(np.uint8)
+        image = colour
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image[:, :, ::-1])  # BGR -> RGB
+
+
+def decode_bytes(data: bytes, source: str = "<bytes>", alpha: str = "error") -> np.ndarray:
+    """Encoded JPEG/PNG bytes -> uint8 RGB [H, W, 3] (OpenCV); errors name ``source``."""
+    import cv2
+
+    _check_alpha_mode(alpha)
+    info = inspect_image_bytes(data, source)
+    check_image_info(info, source, alpha=alpha)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{source}: corrupt {info.format.upper()} (cannot be decoded)")
+    if image.shape[:2] != (info.height, info.width):
+        raise ValueError(f"{source}: corrupt image (decoded {image.shape[:2]}, header says {info.height}x{info.width})")
+    return _to_rgb(image, alpha, source)
+
+
+def fit_size(image: np.ndarray, size: SizeArg, resize: Optional[str], source: str) -> np.ndarray:
+    """Check ``image`` is ``size`` or, when a ``resize`` method is given, resize it (OpenCV)."""
+    hw = _hw(size)
+    if hw is None or image.shape[:2] == hw:
+        return image
+    if resize is None:
+        raise ValueError(
+            f"{source}: image is {image.shape[0]}x{image.shape[1]} (HxW), expected {hw[0]}x{hw[1]} "
+            f"(pass a resize method to resize it)"
+        )
+    import cv2
+
+    flags = {"area": cv2.INTER_AREA, "bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+    if resize not in flags:
+        raise ValueError(f"resize must be one of {RESIZE_METHODS} or None, got {resize!r}")
+    return cv2.resize(image, (hw[1], hw[0]), interpolation=flags[resize])
+
+
+def load_image(path: str, size: SizeArg = None, resize: Optional[str] = None, alpha: str = "error") -> np.ndarray:
+    """Read an image file -> uint8 RGB [H, W, 3].
+
+    Errors (FileNotFoundError / ValueError) name the file: missing, corrupt or
+    truncated, alpha channel (unless ``alpha`` says otherwise), or not ``size``
+    (unless ``resize`` names an OpenCV method: "area", "bicubic", "bilinear", "nearest").
+    Grayscale is converted to RGB by replicating the channel.
+    """
+    path = os.fspath(path)
+    return fit_size(decode_bytes(read_file(path), path, alpha), size, resize, path)
+
+
+def _parallel_map(fn, items: Sequence, progress: bool, desc: str, num_threads: Optional[int] = None) -> List:
+    """``[fn(x) for x in items]`` on a thread pool (OpenCV and file reads release the GIL), in order."""
+    if num_threads is None:
+        num_threads = min(32, 4 * (os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+        results = pool.map(fn, items, chunksize=64)
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(items), desc=desc, unit="img")
+        return list(results)
+
+
+def load_images(
+    paths: Sequence[str],
+    size: SizeArg = (112, 112),
+    progress: bool = True,
+    resize: Optional[str] = None,
+    alpha: str = "error",
+    num_threads: Optional[int] = None,
+) -> np.ndarray:
+    """Read many images in parallel -> uint8 RGB [N, H, W, 3].
+
+    Every image must be ``size`` unless ``resize`` is given; with ``size=None``
+    all images must share one size. The first bad file raises an error naming it.
+    """
+    paths = [os.fspath(p) for p in paths]
+    images = _parallel_map(lambda p: load_image(p, size, resize, alpha), paths, progress, "loading images", num_threads)
+    if not images:
+        hw = _hw(size) or (0, 0)
+        return np.zeros((0, hw[0], hw[1], 3), np.uint8)
+    first = images[0].shape
+    for path, image in zip(paths, images):
+        if image.shape != first:
+            raise ValueError(f"{path}: image is {image.shape[0]}x{image.shape[1]}, but {paths[0]} is {first[0]}x{first[1]}")
+    return np.stack(images)
+
+
+@dataclasses.dataclass
+class ScanResult:
+    """Outcome of ``scan_images``: ``errors`` maps each bad file to its message."""
+
+    num_files: int
+    errors: Dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self, limit: int = 100) -> str:
+        names = sorted(self.errors)
+        shown = "\n".join(f"  {self.errors[p]}" for p in names[:limit])
+        more = f"\n  ... and {len(names) - limit} more" if len(names) > limit else ""
+        return f"{len(names)} of {self.num_files} image file(s) failed validation:\n{shown}{more}"
+
+
+def scan_images(
+    paths: Sequence[str],
+    size: SizeArg = None,
+    alpha: str = "error",
+    progress: bool = False,
+    num_threads: Optional[int] = None,
+) -> ScanResult:
+    """Header-only validation of many files in parallel (no pixel decoding).
+
+    Checks existence, format signature, header, completeness (JPEG EOI / PNG IEND),
+    channels/alpha and, if ``size`` is given, dimensions. Returns every failure.
+    """
+    _check_alpha_mode(alpha)
+
+    def check(path: str) -> Optional[str]:
+        try:
+            check_image_info(inspect_image(path), path, size, alpha)
+        except (OSError, ValueError) as e:
+            return str(e)
+        return None
+
+    paths = [os.fspath(p) for p in paths]
+    messages = _parallel_map(check, paths, progress, "validating images", num_threads)
+    return ScanResult(len(paths), {p: m for p, m in zip(paths, messages) if m is not None})
+
+
+def decode_image(contents, channels: int = 3, alpha: str = "error", source=None):
+    """Encoded JPEG/PNG bytes (tf.string scalar) -> float32 [H, W, channels] in [0, 255] (TF op).
+
+    Graph-safe (use inside tf.data). JPEGs use the accurate integer IDCT, so the
+    pixels equal ``load_image``'s. Grayscale is replicated to RGB; an alpha
+    channel fails a runtime assertion (alpha="error", naming ``source``, a
+    tf.string path, when given), is dropped ("drop") or composited over black
+    ("composite"). ``channels=1`` returns luma (``tf.image.rgb_to_grayscale``).
+    """
+    import tensorflow as tf
+
+    _check_alpha_mode(alpha)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    contents = tf.convert_to_tensor(contents, tf.string)
+    raw = tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=0, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False),
+    )
+    num_channels = tf.shape(raw)[-1]
+    has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
+    if alpha == "error":
+        who = source if source is not None else "image"
+        check = tf.debugging.Assert(
+            tf.logical_not(has_alpha),
+            [who, "has an alpha channel (pass alpha='drop' or alpha='composite')"],
+        )
+        with tf.control_dependencies([check]):
+            raw = tf.identity(raw)
+    image = tf.cast(raw, tf.float32)
+    colour_channels = num_channels - tf.cast(has_alpha, tf.int32)
+    colour = image[:, :, : tf.maximum(colour_channels, 1)]
+    if alpha == "composite":
+        weight = tf.cond(has_alpha, lambda: image[:, :, -1:] / 255.0, lambda: tf.ones_like(image[:, :, :1]))
+        colour = tf.round(colour * weight)
+    rgb = tf.cond(
+        tf.equal(colour_channels, 1),
+        lambda: tf.tile(colour[:, :, :1], [1, 1, 3]),
+        lambda: colour[:, :, :3],
+    )
+    rgb = tf.ensure_shape(rgb, [None, None, 3])
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(rgb)
+    return rgb

@@ -1,0 +1,192 @@
+"""The tf.data input pipeline: index -> read -> decode -> map_fn -> batch -> batch_map_fn.
+
+Determinism. Elements are numbered by their *position* in the infinite stream
+(``position = step * batch_size + i``). For a folder source, position p is
+epoch ``p // N`` and slot ``p % N``; the slot is mapped to a file by
+``tf.random.experimental.index_shuffle`` keyed on (seed, epoch), a full
+stateless permutation per epoch. Every element gets its own seed
+``stateless_fold_in(element_key, position)`` and every batch
+``stateless_fold_in(batch_key, step)``, both derived from ``seed``; all maps
+run with ``deterministic=True``. So the same seed gives the same batches, and
+``start_step=k`` starts the position counter at ``k * batch_size`` (before any
+file is read or decoded) and yields exactly batch k of a fresh run.
+
+Validation. TF's decode errors do not name files, so by default
+(``verify="strict"``) folder sources are scanned up front in parallel from
+the file headers (``images.scan_images``: signature, completeness, channels,
+alpha, size) and any bad file raises a ValueError listing every bad file.
+``verify="skip"`` drops bad files, logging their count and names;
+``verify="none"`` scans nothing. TFRecord sources are validated when packed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+from lrfr_tf.data import images as images_lib
+
+logger = logging.getLogger(__name__)
+
+VERIFY_MODES = ("strict", "skip", "none")
+
+Features = Dict[str, tf.Tensor]
+MapFn = Callable[[Features, tf.Tensor], Features]
+
+
+def seed_keys(seed: Union[int, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``seed`` -> independent int64 [2] keys (order, element, batch)."""
+    base = tf.stack([tf.cast(seed, tf.int64), tf.constant(0x1F2E3D4C, tf.int64)])
+    keys = tf.random.experimental.stateless_split(base, 3)
+    return keys[0], keys[1], keys[2]
+
+
+def fold_in(key: tf.Tensor, data) -> tf.Tensor:
+    """A [2] int64 seed unique to (key, data)."""
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(data, tf.int64))
+
+
+def file_records(
+    paths: Sequence[str],
+    labels: np.ndarray,
+    indices: np.ndarray,
+    order_key: tf.Tensor,
+    shuffle: bool,
+    repeat: bool,
+    start_position: int,
+) -> tf.data.Dataset:
+    """Raw elements {position, index, label, path, contents} of files, permuted per epoch."""
+    n = len(paths)
+    paths_t = tf.constant(list(paths), tf.string)
+    labels_t = tf.constant(np.asarray(labels, np.int32))
+    indices_t = tf.constant(np.asarray(indices, np.int64))
+    if repeat:
+        positions = tf.data.Dataset.counter(start=start_position, dtype=tf.int64)
+    else:
+        positions = tf.data.Dataset.range(start_position, n, dtype=tf.int64)
+
+    def locate(position):
+        epoch, slot = position // n, position % n
+        if shuffle:
+            slot = tf.random.experimental.index_shuffle(slot, fold_in(order_key, epoch), tf.constant(n - 1, tf.int64))
+        return {"position": position, "index": tf.gather(indices_t, slot), "label": tf.gather(labels_t, slot),
+                "path": tf.gather(paths_t, slot)}
+
+    def read(record):
+        return {**record, "contents": tf.io.read_file(record["path"])}
+
+    positions = positions.map(locate)
+    return positions.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def verified_subset(paths: Sequence[str], verify: str, size, alpha: str) -> np.ndarray:
+    """Indices of the files to use after validation mode ``verify`` (see module docstring)."""
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+    keep = np.arange(len(paths))
+    if verify == "none":
+        return keep
+    scan = images_lib.scan_images(paths, size=size, alpha=alpha)
+    if scan.ok:
+        return keep
+    if verify == "strict":
+        raise ValueError(scan.summary() + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
+    logger.warning("skipping bad images: %s", scan.summary())
+    keep = np.asarray([i for i, p in enumerate(paths) if p not in scan.errors], np.int64)
+    if keep.size == 0:
+        raise ValueError(f"all {len(paths)} image files failed validation: {scan.summary(limit=5)}")
+    return keep
+
+
+def _decode(record: Features, image_size: Tuple[int, int], resize: Optional[str], alpha: str) -> tf.Tensor:
+    image = images_lib.decode_image(record["contents"], alpha=alpha, source=record["path"])
+    hw = tf.shape(image)[:2]
+    target = tf.constant(image_size, tf.int32)
+    same = tf.reduce_all(tf.equal(hw, target))
+    if resize is None:
+        check = tf.debugging.Assert(same, [record["path"], "has size (HxW)", hw, "expected", target,
+                                           "(pass resize=<method> to resize)"])
+        with tf.control_dependencies([check]):
+            image = tf.identity(image)
+    else:
+        image = tf.cond(
+            same,
+            lambda: image,
+            lambda: tf.clip_by_value(tf.image.resize(image, target, method=resize, antialias=True), 0.0, 255.0),
+        )
+    return tf.ensure_shape(image, [image_size[0], image_size[1], 3])
+
+
+def make_dataset(
+    source,
+    batch_size: int,
+    seed: int,
+    map_fn: Optional[MapFn] = None,
+    batch_map_fn: Optional[MapFn] = None,
+    shuffle: bool = True,
+    repeat: bool = True,
+    start_step: int = 0,
+    drop_remainder: bool = True,
+    image_size: Union[int, Tuple[int, int]] = (112, 112),
+    resize: Optional[str] = None,
+    alpha: str = "error",
+    verify: str = "strict",
+) -> tf.data.Dataset:
+    """Batches {"image": float32 [B,H,W,3] in [0,255] RGB, "label": int32 [B], "index": int64 [B]}.
+
+    Args:
+      source: an ``IdentityFolder`` (or anything with ``paths`` and ``labels``)
+        or a ``tfrecord.TFRecordSource``.
+      seed: determines order, element seeds and batch seeds.
+      map_fn: ``map_fn(features, seed) -> features`` per element; ``seed`` is an
+        int64 [2] tensor unique to (seed, epoch, index).
+      batch_map_fn: ``batch_map_fn(batch, seed) -> batch`` after batching, with
+        a per-batch seed.
+      shuffle: a new stateless permutation every epoch (False: file order).
+      repeat: loop forever (False: one epoch).
+      start_step: resume at this batch (skipped at the index level, nothing decoded).
+      image_size: (height, width) every image must have; a different size is an
+        error naming the file unless ``resize`` names a tf.image method.
+      alpha: "error" | "drop" | "composite" (see ``images``).
+      verify: "strict" | "skip" | "none" (see module docstring).
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0, got {batch_size}")
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0, got {start_step}")
+    image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
+    images_lib._check_alpha_mode(alpha)
+    if resize is not None and resize not in images_lib.RESIZE_METHODS:
+        raise ValueError(f"resize must be one of {images_lib.RESIZE_METHODS} or None, got {resize!r}")
+    order_key, element_key, batch_key = seed_keys(seed)
+    start_position = start_step * batch_size
+
+    if hasattr(source, "records"):  # TFRecordSource: validated when packed
+        records = source.records(order_key, shuffle=shuffle, repeat=repeat, start_position=start_position)
+    else:
+        paths = list(source.paths)
+        keep = verified_subset(paths, verify, None if resize else image_size, alpha)
+        records = file_records([paths[i] for i in keep], np.asarray(source.labels)[keep], keep, order_key,
+                               shuffle, repeat, start_position)
+
+    def element(record):
+        features = {"image": _decode(record, image_size, resize, alpha), "label": record["label"],
+                    "index": record["index"]}
+        if map_fn is not None:
+            features = map_fn(features, fold_in(element_key, record["position"]))
+        return features
+
+    ds = records.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if batch_map_fn is not None:
+        ds = ds.enumerate(start=start_step).map(
+            lambda step, batch: batch_map_fn(batch, fold_in(batch_key, step)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -135,14 +135,23 @@ def assert_tflite_parity(model, inputs, tmp_path, min_cosine: float = 0.9999) ->
 
 def assert_all_weights_get_gradients(model, inputs, loss_fn: Optional[Callable] = None,
                                      ignore: Sequence[str] = ()) -> None:
-    """Every trainable weight has a finite, non-zero gradient of loss_fn(outputs) (default: sum of squares).
+    """Every trainable weight has a finite, non-zero gradient of loss_fn(outputs).
 
+    The default loss is a fixed random projection of every output,
+    sum(out * r) with r ~ N(0, 1): unlike a sum of squares or a plain sum, it
+    is not (nearly) constant behind a training-mode BatchNorm, whose outputs
+    have zero mean and unit variance per feature over the batch.
     ``ignore`` lists substrings of weight paths that legitimately get no
     gradient from this loss (say why at the call site).
     """
     if loss_fn is None:
         def loss_fn(outputs):
-            return tf.add_n([tf.reduce_sum(tf.square(tf.cast(t, tf.float32))) for t in tf.nest.flatten(outputs)])
+            terms = []
+            for i, t in enumerate(tf.nest.flatten(outputs)):
+                t = tf.cast(t, tf.float32)
+                r = tf.random.stateless_normal(tf.shape(t), seed=tf.constant([7, i], tf.int64))
+                terms.append(tf.reduce_sum(t * r))
+            return tf.add_n(terms)
     _call(model, inputs, training=True)  # build outside the tape
     weights = [w for w in model.trainable_weights if not any(s in w.path for s in ignore)]
     assert weights, "model has no trainable weights"

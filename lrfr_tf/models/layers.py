@@ -1,0 +1,192 @@
+"""Building blocks shared by the face-recognition backbones.
+
+- ``Backbone``: base class of every embedding network (preprocessing and
+  embedding size in the config, ``call`` / ``call_with_blocks``).
+- ``ConvBNAct``: convolution (regular or depthwise) -> optional BatchNorm ->
+  optional activation, with TF ("same") or PyTorch/Caffe ("symmetric")
+  padding, and ``set_folded_weights`` to load a BN-folded convolution.
+- ``feature_grid`` / ``fit_to_grid``: the spatial size a head expects, and
+  the size-tied or adaptive way to bring a feature map to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+
+from lrfr_tf.preprocessing import ARCFACE, Preprocessing
+
+ACTIVATIONS = ("prelu", "relu")
+
+
+def as_preprocessing(value) -> Preprocessing:
+    """None -> ARCFACE; dict (from a config) -> Preprocessing; Preprocessing unchanged."""
+    if value is None:
+        return ARCFACE
+    if isinstance(value, Preprocessing):
+        return value
+    if isinstance(value, dict):
+        return Preprocessing.from_config(value)
+    raise TypeError(f"preprocessing must be a Preprocessing, a dict or None, got {type(value).__name__}")
+
+
+def check_choice(name: str, value, choices: Sequence) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def make_activation(activation: Optional[str], name: Optional[str] = None):
+    """PReLU (one slope per channel, initialised at 0.25 as in He et al. 2015) or ReLU."""
+    if activation is None:
+        return None
+    check_choice("activation", activation, ACTIVATIONS)
+    if activation == "prelu":
+        return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+    return keras.layers.ReLU(name=name)
+
+
+def feature_grid(size: Sequence[int], strides: Sequence[int]) -> Tuple[int, int]:
+    """Spatial size after stride-s convolutions with 'same' or symmetric k//2 padding: ceil(n / s) each."""
+    h, w = (int(s) for s in size)
+    for s in strides:
+        h, w = math.ceil(h / s), math.ceil(w / s)
+    return h, w
+
+
+def fit_to_grid(x, grid: Tuple[int, int], adaptive: bool, model_name: str):
+    """Bring a [B, h, w, C] feature map to the head's grid.
+
+    ``adaptive=False`` (the size-tied head of the original papers) requires
+    h, w == grid. ``adaptive=True`` resizes bilinearly to ``grid`` when the
+    size differs, so the head's weights (flatten-FC or global depthwise conv)
+    apply to any input size and are untouched at the native size.
+    """
+    h, w = x.shape[1], x.shape[2]
+    if h is not None and w is not None and (h, w) == tuple(grid):
+        return x
+    if not adaptive:
+        raise ValueError(
+            f"{model_name}: the size-tied head expects a {grid[0]}x{grid[1]} feature map, got {h}x{w}; "
+            f"feed inputs of the preprocessing size or use an adaptive/gap head")
+    return keras.ops.image.resize(x, grid, interpolation="bilinear", antialias=False)
+
+
+@keras.saving.register_keras_serializable(package="lrfr_tf")
+class ConvBNAct(keras.layers.Layer):
+    """Conv2D or DepthwiseConv2D -> BatchNorm (optional) -> activation (optional).
+
+    padding: "same" (TensorFlow: extra row/column at the bottom/right for
+    stride 2 on even sizes), "valid", or "symmetric" (k // 2 zeros on every
+    side, as PyTorch / Caffe ``pad=k//2``).
+    Without BatchNorm the convolution has a bias.
+    """
+
+    def __init__(self, filters: Optional[int], kernel_size: int = 3, strides: int = 1, padding: str = "same",
+                 depthwise: bool = False, batch_norm: bool = True, activation: Optional[str] = None,
+                 bn_epsilon: float = 1e-3, bn_momentum: float = 0.9,
+                 kernel_initializer: Any = "he_normal", **kwargs):
+        super().__init__(**kwargs)
+        check_choice("padding", padding, ("same", "valid", "symmetric"))
+        if depthwise == (filters is not None):
+            raise ValueError("ConvBNAct: give filters for a regular convolution, filters=None for a depthwise one")
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.depthwise = depthwise
+        self.batch_norm = batch_norm
+        self.activation = activation
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        conv_padding = "same" if padding == "same" else "valid"
+        if depthwise:
+            self.conv = keras.layers.DepthwiseConv2D(
+                kernel_size, strides=strides, padding=conv_padding, use_bias=not batch_norm,
+                depthwise_initializer=self.kernel_initializer, name="conv")
+        else:
+            self.conv = keras.layers.Conv2D(
+                filters, kernel_size, strides=strides, padding=conv_padding, use_bias=not batch_norm,
+                kernel_initializer=self.kernel_initializer, name="conv")
+        self.bn = (keras.layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name="bn")
+                   if batch_norm else None)
+        self.act = make_activation(activation, name="act")
+
+    def call(self, x, training=None):
+        if self.padding == "symmetric" and self.kernel_size > 1:
+            p = self.kernel_size // 2
+            x = keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x, training=training)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+    def set_folded_weights(self, kernel: np.ndarray, bias: np.ndarray, alpha: Optional[np.ndarray] = None) -> None:
+        """Load a convolution whose BatchNorm is folded into (kernel, bias).
+
+        kernel is in Keras layout ([k, k, in, out], depthwise [k, k, C, 1]).
+        With a BN layer, the BN is identity-initialised so that inference is
+        unchanged: gamma = 1, beta = bias, moving mean 0, moving variance
+        1 - epsilon (so sqrt(var + eps) = 1). alpha: PReLU slopes [C].
+        """
+        if self.bn is None:
+            self.conv.set_weights([kernel, bias])
+        else:
+            self.conv.set_weights([kernel])
+            c = bias.shape[-1]
+            self.bn.set_weights([np.ones(c, np.float32), bias, np.zeros(c, np.float32),
+                                 np.full(c, 1.0 - self.bn_epsilon, np.float32)])
+        if alpha is not None:
+            if self.activation != "prelu":
+                raise ValueError(f"{self.name}: PReLU slopes given but the activation is {self.activation!r}")
+            self.act.set_weights([np.reshape(alpha, (1, 1, -1)).astype(np.float32)])
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "depthwise": self.depthwise,
+                "batch_norm": self.batch_norm, "activation": self.activation, "bn_epsilon": self.bn_epsilon,
+                "bn_momentum": self.bn_momentum,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+class Backbone(keras.Model):
+    """Base of every embedding network.
+
+    Subclasses implement ``forward(x, training) -> (embedding, [block
+    outputs])``. ``model(x)`` returns the embedding; ``call_with_blocks(x)``
+    returns both (through ``__call__``, so it builds the model and handles
+    dtype policies like a normal call). Inputs are images already normalised
+    by ``self.preprocessing``; the embedding is float32 [B, embedding_dim],
+    not L2-normalised.
+    """
+
+    def __init__(self, embedding_dim: int, preprocessing=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(embedding_dim) <= 0:
+            raise ValueError(f"embedding_dim must be > 0, got {embedding_dim!r}")
+        self.embedding_dim = int(embedding_dim)
+        self.preprocessing = as_preprocessing(preprocessing)
+
+    def call(self, x, training=None, return_blocks=False):
+        embedding, blocks = self.forward(x, training=training)
+        return (embedding, blocks) if return_blocks else embedding
+
+    def call_with_blocks(self, x, training=None):
+        """(embedding [B, D], list of block / stage outputs [B, h, w, c]) for residual distillation."""
+        return self(x, training=training, return_blocks=True)
+
+    def forward(self, x, training=None):
+        raise NotImplementedError
+
+    def _embedding(self, x):
+        """[B, 1, 1, D] or [B, D] -> float32 [B, D]."""
+        return keras.ops.cast(keras.ops.reshape(x, (-1, self.embedding_dim)), "float32")
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "embedding_dim": self.embedding_dim,
+                "preprocessing": self.preprocessing.get_config()}

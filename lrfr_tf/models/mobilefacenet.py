@@ -1,0 +1,180 @@
+"""MobileFaceNet (Chen et al., "MobileFaceNets: Efficient CNNs for Accurate
+Real-Time Face Verification on Mobile Devices", CCBR 2018), the edge model.
+
+Table 1 of the paper: conv3x3 64 s2 -> depthwise conv3x3 64 -> inverted
+residual bottlenecks (t, c, n, s) = (2,64,5,2) (4,128,1,2) (2,128,6,1)
+(4,128,1,2) (2,128,2,1) -> conv1x1 512 -> linear GDC 7x7 (global depthwise
+conv) -> linear conv1x1 128, with BN after every conv and PReLU after every
+non-linear one. A bottleneck is expand conv1x1 (c_in * t) -> depthwise 3x3
+(stride s) -> linear project conv1x1 c, with an identity shortcut when s = 1
+and c_in = c (MobileNetV2).
+
+Two optional layers describe variants such as the TensorFlow MobileFaceNet
+whose TFLite file ``tflite_import`` loads: a linear pointwise conv after the
+stem depthwise conv (``stem_pointwise``) and a linear pointwise conv after
+the GDC (``gdc_pointwise``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import keras
+
+from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
+from lrfr_tf.models.registry import BACKBONES
+
+#: (expansion t, channels c, repeats n, stride s) per stage, Table 1 of the paper.
+PAPER_STAGES = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+
+
+@keras.saving.register_keras_serializable(package="lrfr_tf")
+class Bottleneck(keras.layers.Layer):
+    """Inverted residual: expand 1x1 (act) -> depthwise 3x3 stride s (act) -> project 1x1 (linear) [+ x]."""
+
+    def __init__(self, expand_channels: int, filters: int, strides: int = 1, activation: str = "prelu",
+                 batch_norm: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.expand_channels = expand_channels
+        self.filters = filters
+        self.strides = strides
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.expand = ConvBNAct(expand_channels, 1, batch_norm=batch_norm, activation=activation, name="expand")
+        self.depthwise = ConvBNAct(None, 3, strides=strides, depthwise=True, batch_norm=batch_norm,
+                                   activation=activation, name="depthwise")
+        self.project = ConvBNAct(filters, 1, batch_norm=batch_norm, name="project")
+        self.residual = False
+
+    def build(self, input_shape):
+        self.residual = self.strides == 1 and input_shape[-1] == self.filters
+
+    def call(self, x, training=None):
+        y = self.expand(x, training=training)
+        y = self.depthwise(y, training=training)
+        y = self.project(y, training=training)
+        return x + y if self.residual else y
+
+    def conv_units(self) -> List[ConvBNAct]:
+        return [self.expand, self.depthwise, self.project]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "expand_channels": self.expand_channels, "filters": self.filters,
+                "strides": self.strides, "activation": self.activation, "batch_norm": self.batch_norm}
+
+
+@keras.saving.register_keras_serializable(package="lrfr_tf")
+class MobileFaceNet(Backbone):
+    """MobileFaceNet backbone.
+
+    Args:
+      embedding_dim: size of the final linear conv1x1 (128 in the paper).
+      stem_channels: channels of the stem conv3x3 and depthwise conv.
+      stages: (t, c, n, s) per stage; t may be fractional (expand channels =
+        round(t * c_in)).
+      head_channels: channels of the conv1x1 before the GDC (512).
+      stem_pointwise: add a linear conv1x1 (stem_channels) after the stem
+        depthwise conv.
+      gdc_pointwise: if > 0, a linear conv1x1 with this many channels after
+        the GDC.
+      head: "gdc" (the paper's global depthwise conv, kernel = the feature map
+        at the preprocessing size: 7x7 at 112 px; size-tied),
+        "adaptive_gdc" (default: the same GDC, the feature map is resized
+        bilinearly to the native grid when the input size differs, so any
+        input size works and the native size is unchanged) or "gap" (global
+        average pooling instead of the GDC).
+      activation: "prelu" (paper) or "relu". Note: int8 TFLite with PReLU
+        runs about 3x slower than with ReLU on x86 CPUs (XNNPACK); prefer ReLU
+        for quantised x86 deployment.
+      batch_norm: BN after every conv (paper). False gives biased convs
+        without BN, the structure of a BN-folded inference graph.
+      preprocessing: input contract (ARCFACE by default); its size fixes the
+        GDC kernel.
+    """
+
+    HEADS = ("gdc", "adaptive_gdc", "gap")
+
+    def __init__(self, embedding_dim: int = 128, stem_channels: int = 64,
+                 stages: Sequence[Sequence[float]] = PAPER_STAGES, head_channels: int = 512,
+                 stem_pointwise: bool = False, gdc_pointwise: int = 0, head: str = "adaptive_gdc",
+                 activation: str = "prelu", batch_norm: bool = True, preprocessing=None, **kwargs):
+        super().__init__(embedding_dim=embedding_dim, preprocessing=preprocessing, **kwargs)
+        check_choice("head", head, self.HEADS)
+        self.stem_channels = int(stem_channels)
+        self.stages = [[float(t) if float(t) != int(t) else int(t), int(c), int(n), int(s)]
+                       for t, c, n, s in stages]
+        self.head_channels = int(head_channels)
+        self.stem_pointwise = bool(stem_pointwise)
+        self.gdc_pointwise = int(gdc_pointwise)
+        self.head = head
+        self.activation = activation
+        self.batch_norm = bool(batch_norm)
+        self.grid = feature_grid(self.preprocessing.size, [2] + [s for _, _, _, s in self.stages])
+
+        def conv(filters, kernel_size, strides=1, depthwise=False, act=None, name=None):
+            return ConvBNAct(filters, kernel_size, strides=strides, depthwise=depthwise, batch_norm=self.batch_norm,
+                             activation=act, padding="valid" if name == "gdc" else "same", name=name)
+
+        self.stem_conv = conv(self.stem_channels, 3, strides=2, act=activation, name="stem_conv")
+        self.stem_depthwise = conv(None, 3, depthwise=True, act=activation, name="stem_depthwise")
+        self.stem_project = conv(self.stem_channels, 1, name="stem_pointwise") if self.stem_pointwise else None
+        self.blocks = []
+        channels = self.stem_channels
+        for t, c, n, s in self.stages:
+            stage = []
+            for i in range(n):
+                stage.append(Bottleneck(int(round(t * channels)), c, s if i == 0 else 1, activation, self.batch_norm))
+                channels = c
+            self.blocks.append(stage)
+        self.head_conv = conv(self.head_channels, 1, act=activation, name="head_conv")
+        self.gdc = None if head == "gap" else conv(None, self.grid, depthwise=True, name="gdc")
+        self.gdc_project = conv(self.gdc_pointwise, 1, name="gdc_pointwise") if self.gdc_pointwise else None
+        self.embedding_conv = conv(self.embedding_dim, 1, name="embedding")
+
+    def forward(self, x, training=None):
+        x = self.stem_conv(x, training=training)
+        x = self.stem_depthwise(x, training=training)
+        if self.stem_project is not None:
+            x = self.stem_project(x, training=training)
+        blocks = []
+        for stage in self.blocks:
+            for block in stage:
+                x = block(x, training=training)
+            blocks.append(x)
+        x = self.head_conv(x, training=training)
+        if self.gdc is None:
+            x = keras.ops.mean(x, axis=(1, 2), keepdims=True)
+        else:
+            x = fit_to_grid(x, self.grid, adaptive=self.head == "adaptive_gdc", model_name=self.name)
+            x = self.gdc(x, training=training)
+        if self.gdc_project is not None:
+            x = self.gdc_project(x, training=training)
+        x = self.embedding_conv(x, training=training)
+        return self._embedding(x), blocks
+
+    def conv_units(self) -> List[ConvBNAct]:
+        """Every conv in graph order (stem, blocks, head), as a BN-folded TFLite graph lists them."""
+        units = [self.stem_conv, self.stem_depthwise] + ([self.stem_project] if self.stem_project else [])
+        for stage in self.blocks:
+            for block in stage:
+                units += block.conv_units()
+        units.append(self.head_conv)
+        units += [u for u in (self.gdc, self.gdc_project) if u is not None]
+        return units + [self.embedding_conv]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "stem_channels": self.stem_channels, "stages": self.stages,
+                "head_channels": self.head_channels, "stem_pointwise": self.stem_pointwise,
+                "gdc_pointwise": self.gdc_pointwise, "head": self.head, "activation": self.activation,
+                "batch_norm": self.batch_norm}
+
+
+@BACKBONES.register("mobilefacenet")
+def mobilefacenet(weights: str | None = None, **kwargs) -> MobileFaceNet:
+    """The paper's MobileFaceNet, or with ``weights=path.tflite`` a MobileFaceNet-style TFLite file imported
+    by ``tflite_import.load_mobilefacenet_tflite(weights, **kwargs)`` (architecture read from the file)."""
+    if weights is not None:
+        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
+
+        return load_mobilefacenet_tflite(weights, **kwargs)
+    return MobileFaceNet(**{"name": "mobilefacenet", **kwargs})

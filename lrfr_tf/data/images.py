@@ -37,6 +37,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and arithmetic).
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> stored channels (palette expands to RGB)
+# Segments that may sit between the scans of a (progressive) JPEG: DHT, DAC, SOS, DQT, DNL, DRI, APPn, COM.
+_JPEG_BETWEEN_SCANS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE} | set(range(0xE0, 0xF0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +52,7 @@ class ImageInfo:
     has_alpha: bool  # alpha channel, or a PNG tRNS transparency chunk
 
 
-def _check_alpha_mode(alpha: str) -> None:
+def check_alpha_mode(alpha: str) -> None:
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
 
@@ -87,7 +89,7 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
             raise ValueError(f"{source}: truncated JPEG (file ends inside the header)")
         (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2 or pos + length > n:
-            raise ValueError(f"{source}: truncated JPEG (segment 0xFF{marker:02X} runs past the end of the file)")
+            raise ValueError(f"{source}: corrupt or truncated JPEG (segment 0xFF{marker:02X} runs past the end of the file)")
         if marker in _JPEG_SOF:
             if length < 8:
                 raise ValueError(f"{source}: corrupt JPEG (short frame header)")
@@ -103,8 +105,10 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
     precision, height, width, components = frame
     # Inside entropy-coded data 0xFF is byte-stuffed (FF00) and only RSTn markers
     # may appear, so an FFD9 after the first scan header is the end-of-image marker.
-    if data.rfind(b"\xff\xd9", pos) < 0:
+    end = data.rfind(b"\xff\xd9", pos)
+    if end < 0:
         raise ValueError(f"{source}: truncated JPEG (no end-of-image marker after the image data; {n} bytes)")
+    _check_entropy_data(data, pos + length, end, source)
     if precision != 8:
         raise ValueError(f"{source}: unsupported {precision}-bit JPEG (only 8-bit is supported)")
     if components not in (1, 3):
@@ -113,6 +117,22 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
     if height == 0 or width == 0:
         raise ValueError(f"{source}: corrupt JPEG (frame size {height}x{width})")
     return ImageInfo("jpeg", height, width, components, False)
+
+
+def _check_entropy_data(data: bytes, start: int, end: int, source: str) -> None:
+    """Every 0xFF in scan data must be a stuffed FF00, a fill byte, an RSTn marker or a
+    segment allowed between scans. Decoders only warn about anything else ("Corrupt
+    JPEG data") and return damaged pixels, so it is an error here."""
+    i = data.find(b"\xff", start, end)
+    while i >= 0:
+        nxt = data[i + 1]
+        if nxt == 0x00 or nxt == 0xFF or 0xD0 <= nxt <= 0xD7:
+            i = data.find(b"\xff", i + 1 + (nxt != 0xFF), end)
+        elif nxt in _JPEG_BETWEEN_SCANS and i + 4 <= end:
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            i = data.find(b"\xff", i + 2 + length, end)
+        else:
+            raise ValueError(f"{source}: corrupt JPEG (invalid marker 0xFF{nxt:02X} inside the image data at byte {i})")
 
 
 def _inspect_png(data: bytes, source: str) -> ImageInfo:
@@ -177,7 +197,7 @@ def inspect_image(path: str) -> ImageInfo:
 def check_image_info(info: ImageInfo, source: str, size: SizeArg = None, alpha: str = "error") -> None:
     """Raise ValueError naming ``source`` if the image has alpha (with alpha="error") or
     is not ``size`` (an int or (height, width); None accepts any size)."""
-    _check_alpha_mode(alpha)
+    check_alpha_mode(alpha)
     if info.has_alpha and alpha == "error":
         raise ValueError(
             f"{source}: image has an alpha channel; dropping it would silently change the image "
@@ -216,7 +236,7 @@ def decode_bytes(data: bytes, source: str = "<bytes>", alpha: str = "error") -> 
     """Encoded JPEG/PNG bytes -> uint8 RGB [H, W, 3] (OpenCV); errors name ``source``."""
     import cv2
 
-    _check_alpha_mode(alpha)
+    check_alpha_mode(alpha)
     info = inspect_image_bytes(data, source)
     check_image_info(info, source, alpha=alpha)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -257,7 +277,7 @@ def load_image(path: str, size: SizeArg = None, resize: Optional[str] = None, al
     return fit_size(decode_bytes(read_file(path), path, alpha), size, resize, path)
 
 
-def _parallel_map(fn, items: Sequence, progress: bool, desc: str, num_threads: Optional[int] = None) -> List:
+def parallel_map(fn, items: Sequence, progress: bool, desc: str, num_threads: Optional[int] = None) -> List:
     """``[fn(x) for x in items]`` on a thread pool (OpenCV and file reads release the GIL), in order."""
     if num_threads is None:
         num_threads = min(32, 4 * (os.cpu_count() or 1))
@@ -284,7 +304,7 @@ def load_images(
     all images must share one size. The first bad file raises an error naming it.
     """
     paths = [os.fspath(p) for p in paths]
-    images = _parallel_map(lambda p: load_image(p, size, resize, alpha), paths, progress, "loading images", num_threads)
+    images = parallel_map(lambda p: load_image(p, size, resize, alpha), paths, progress, "loading images", num_threads)
     if not images:
         hw = _hw(size) or (0, 0)
         return np.zeros((0, hw[0], hw[1], 3), np.uint8)
@@ -325,7 +345,7 @@ def scan_images(
     Checks existence, format signature, header, completeness (JPEG EOI / PNG IEND),
     channels/alpha and, if ``size`` is given, dimensions. Returns every failure.
     """
-    _check_alpha_mode(alpha)
+    check_alpha_mode(alpha)
 
     def check(path: str) -> Optional[str]:
         try:
@@ -335,7 +355,7 @@ def scan_images(
         return None
 
     paths = [os.fspath(p) for p in paths]
-    messages = _parallel_map(check, paths, progress, "validating images", num_threads)
+    messages = parallel_map(check, paths, progress, "validating images", num_threads)
     return ScanResult(len(paths), {p: m for p, m in zip(paths, messages) if m is not None})
 
 
@@ -350,7 +370,7 @@ def decode_image(contents, channels: int = 3, alpha: str = "error", source=None)
     """
     import tensorflow as tf
 
-    _check_alpha_mode(alpha)
+    check_alpha_mode(alpha)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     contents = tf.convert_to_tensor(contents, tf.string)

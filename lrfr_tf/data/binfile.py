@@ -34,6 +34,10 @@ ALLOWED_GLOBALS = frozenset(
 )
 
 
+class ForbiddenGlobalError(pickle.UnpicklingError):
+    """A pickle referenced a global outside ``ALLOWED_GLOBALS``."""
+
+
 class SafeUnpickler(pickle.Unpickler):
     """An Unpickler that resolves only ``ALLOWED_GLOBALS`` and refuses any other
     global (``os.system``, ``builtins.eval``, ...) with an UnpicklingError naming
@@ -45,7 +49,7 @@ class SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
+            raise ForbiddenGlobalError(
                 f"{self.source}: refusing to load forbidden global {module}.{name} from the pickle "
                 f"(a verification .bin may only contain bytes, lists, bools and NumPy arrays)"
             )
@@ -59,9 +63,10 @@ def safe_load_pickle(path: str):
             return SafeUnpickler(f, path).load()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
-    except pickle.UnpicklingError:
+    except ForbiddenGlobalError:
         raise
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            struct.error, MemoryError) as e:
         raise pickle.UnpicklingError(f"{path}: corrupt pickle ({type(e).__name__}: {e})") from None
 
 

@@ -1,0 +1,68 @@
+"""``python -m lrfr_tf.train --recipe=NAME [--workdir=DIR] [--config.key=value ...]``.
+
+``--list`` prints the recipes, ``--print_config`` the resolved config (without training).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("recipe", None, "recipe name (recipes/<name>.py) or path to a recipe .py file")
+flags.DEFINE_string("workdir", None, "output directory (default runs/<recipe>[_<scale>])")
+flags.DEFINE_bool("list", False, "list the recipes and exit")
+flags.DEFINE_bool("print_config", False, "print the resolved config and exit")
+
+
+def split_config_args(argv):
+    """Separate ``--config.a.b=v`` arguments (ours) from the flags absl parses."""
+    overrides, rest = [], []
+    for arg in argv:
+        if arg.startswith("--config."):
+            body = arg[len("--config."):]
+            if "=" not in body:
+                raise SystemExit(f"error: {arg}: write config overrides as --config.key=value")
+            overrides.append(body)
+        else:
+            rest.append(arg)
+    return overrides, rest
+
+
+def main(argv, overrides):
+    del argv
+    from lrfr_tf.train import recipes
+
+    if FLAGS.list:
+        print("\n".join(recipes.recipe_names()))
+        return 0
+    if not FLAGS.recipe:
+        raise app.UsageError("--recipe is required (see --list)")
+    config = recipes.load_config(FLAGS.recipe, overrides)
+    if FLAGS.print_config:
+        print(config.to_json())
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from lrfr_tf.train.engine import Trainer
+
+    name = config.get("name", os.path.basename(FLAGS.recipe).removesuffix(".py"))
+    workdir = FLAGS.workdir or os.path.join("runs", name if config.scale == "full" else f"{name}_{config.scale}")
+    summary = Trainer(config, workdir).run()
+    if "eval" in summary:
+        print("final evaluation: " + json.dumps(summary["eval"], indent=1))
+    print(f"trained {summary['steps_this_run']} steps in {summary['seconds']:.1f} s; outputs in {os.path.abspath(workdir)}")
+    return 0
+
+
+def run(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    overrides, rest = split_config_args(argv)
+    app.run(lambda a: main(a, overrides), argv=rest)
+
+
+if __name__ == "__main__":
+    run()

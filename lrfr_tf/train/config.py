@@ -1,0 +1,245 @@
+"""Nested experiment configs with typed dotted overrides (big_vision / ml_collections style, no dependency).
+
+A recipe's ``get_config()`` returns a ``Config``; the command line changes it with
+``--config.a.b=value``. The new value is parsed to the type of the value it replaces
+(bool, int, float, str, list); an unknown key is an error naming the known ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Tuple
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class Config:
+    """An ordered mapping with attribute access; nested mappings become ``Config``."""
+
+    def __init__(self, items: Mapping[str, Any] | None = None, **kwargs: Any):
+        object.__setattr__(self, "_items", {})
+        for key, value in {**dict(items or {}), **kwargs}.items():
+            self[key] = value
+
+    # Mapping protocol -------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise ValueError(f"config keys must be non-empty strings without '.', got {key!r}")
+        self._items[key] = _wrap(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._items[key]
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}; keys: {', '.join(self._items) or '(none)'}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Config({json.dumps(self.to_dict(), indent=2)})"
+
+    def keys(self):
+        return self._items.keys()
+
+    def items(self):
+        return self._items.items()
+
+    def values(self):
+        return self._items.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
+    # Conversion -------------------------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: _unwrap(v) for k, v in self._items.items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        return cls(json.loads(text))
+
+    def copy(self) -> "Config":
+        return Config(copy.deepcopy(self.to_dict()))
+
+    def flatten(self, prefix: str = "") -> Dict[str, Any]:
+        """{"a.b.c": leaf} for every leaf (a leaf is anything but a non-empty Config)."""
+        out: Dict[str, Any] = {}
+        for key, value in self._items.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, Config) and len(value):
+                out.update(value.flatten(path + "."))
+            else:
+                out[path] = _unwrap(value)
+        return out
+
+    # Dotted access ----------------------------------------------------------------------------
+    def lookup(self, dotted: str, create: bool = False) -> Tuple["Config", str]:
+        """The parent Config and last key of ``a.b.c``; errors name the missing part.
+
+        Groups named ``*_kwargs`` (keyword arguments of a component) are open: with
+        ``create=True`` a new key may be added to them.
+        """
+        parts = dotted.split(".")
+        node: Config = self
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if not isinstance(child, Config):
+                where = ".".join(parts[: i + 1])
+                raise KeyError(_unknown(where, node, part) if part not in node else f"config key {where!r} is a leaf, not a group")
+            node = child
+        open_group = len(parts) > 1 and parts[-2].endswith("_kwargs")
+        if parts[-1] not in node and not (create and open_group):
+            raise KeyError(_unknown(dotted, node, parts[-1]))
+        return node, parts[-1]
+
+    def get_path(self, dotted: str) -> Any:
+        node, key = self.lookup(dotted)
+        return node[key]
+
+    def set_path(self, dotted: str, value: Any) -> None:
+        node, key = self.lookup(dotted)
+        node[key] = value
+
+
+def _unknown(where: str, node: Config, part: str) -> str:
+    return f"unknown config key {where!r}: {part!r} is not one of {', '.join(node.keys()) or '(none)'}"
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, Config):
+        return value
+    if isinstance(value, Mapping):
+        return Config(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def parse_value(text: str, like: Any, key: str = "") -> Any:
+    """Parse command-line ``text`` to the type of ``like`` (the value it replaces)."""
+    where = f" for config key {key!r}" if key else ""
+    if isinstance(like, bool):
+        low = text.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"expected a boolean{where}, got {text!r}")
+    if isinstance(like, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer{where}, got {text!r}") from None
+    if isinstance(like, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number{where}, got {text!r}") from None
+    if isinstance(like, str):
+        return text
+    if isinstance(like, list):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = [s.strip() for s in text.split(",") if s.strip()]  # a,b,c
+        if isinstance(value, (int, float, str)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list{where}, got {text!r}")
+        return list(value)
+    if isinstance(like, Config):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"config key {key!r} is a group; set its leaves (--config.{key}.<name>=...) or pass a JSON object") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object{where}, got {text!r}")
+        return value
+    # None or other: best-effort literal, else the string.
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(config: Config, overrides: Iterable[str] | Mapping[str, Any]) -> List[str]:
+    """Apply ``["a.b=1", ...]`` (strings, parsed) or ``{"a.b": 1}`` (values, kept). Returns the keys set."""
+    if isinstance(overrides, Mapping):
+        pairs = list(overrides.items())
+        parsed = False
+    else:
+        pairs = []
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"config override must look like key=value, got {item!r}")
+            key, text = item.split("=", 1)
+            pairs.append((key.strip(), text))
+        parsed = True
+    keys = []
+    for key, value in pairs:
+        node, last = config.lookup(key, create=True)
+        node[last] = parse_value(value, node.get(last), key) if parsed else value
+        keys.append(key)
+    return keys
+
+
+def resolve_scale(config: Config) -> Config:
+    """Apply ``config.scales[config.scale]``: a nested mapping mirroring the config.
+
+    Recipes keep their paper-scale values as defaults and list the CPU-sized changes under
+    ``scales.smoke`` (e.g. ``{"data": {"batch_size": 8}}``); ``--config.scale=smoke`` selects
+    them. A mapping replaces a leaf or an empty group and is merged into a non-empty group.
+    Command-line overrides are applied again afterwards, so they win (``recipes.load_config``).
+    """
+    scale = config.get("scale", "full")
+    if scale == "full":
+        return config
+    scales = config.get("scales", Config())
+    if scale not in scales:
+        raise ValueError(f"unknown scale {scale!r}; this recipe defines: full, {', '.join(scales.keys())}")
+    _merge_into(config, scales[scale], "")
+    return config
+
+
+def _merge_into(node: Config, changes: Config, prefix: str) -> None:
+    for key, value in changes.items():
+        path = f"{prefix}{key}"
+        if key not in node:
+            raise KeyError(_unknown(path, node, key))
+        if isinstance(value, Config) and isinstance(node[key], Config) and len(node[key]):
+            _merge_into(node[key], value, path + ".")
+        else:
+            node[key] = value.copy() if isinstance(value, Config) else copy.deepcopy(value)

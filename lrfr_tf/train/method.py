@@ -1,0 +1,172 @@
+"""What a training method supplies to the engine: models, input features, loss terms, an embedder.
+
+A *method* (classifier, siamese, super-resolution, RIM ...) is registered in ``METHODS`` and
+chosen by ``config.method``; a *recipe* is a config for one method plus its stages. The
+engine owns everything else (distribution, optimizers, checkpoints, logging, evaluation).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, Iterable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lrfr_tf.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+METHODS = Registry("training method")
+
+Features = Dict[str, tf.Tensor]
+Terms = Dict[str, tf.Tensor]
+
+
+class Method:
+    """Base class. Subclasses implement ``build_models``, ``loss_terms`` and ``embedding_model``.
+
+    ``config`` is the whole resolved recipe config; ``num_classes`` comes from the training data.
+    """
+
+    #: Names of the loss terms ``loss_terms`` can produce (checked against the stage configs).
+    TERMS: tuple = ()
+
+    def __init__(self, config, num_classes: int):
+        self.config = config
+        self.num_classes = int(num_classes)
+
+    # Models ---------------------------------------------------------------------------------------
+    def build_models(self) -> Dict[str, keras.Model]:
+        """Create and build (weights exist) every model; called under the strategy scope."""
+        raise NotImplementedError
+
+    def initialize(self, models: Dict[str, keras.Model]) -> None:
+        """Load pretrained weights (fresh runs only; a resumed run restores its checkpoint)."""
+
+    def embedding_model(self, models: Dict[str, keras.Model]) -> keras.Model:
+        """normalised images [B, H, W, 3] -> embeddings [B, D], with a ``preprocessing`` attribute."""
+        raise NotImplementedError
+
+    # Data -----------------------------------------------------------------------------------------
+    def map_fn(self):
+        """Per-element ``(features, seed) -> features`` (augmentation, degraded views) or None."""
+        return None
+
+    def batch_map_fn(self):
+        """Per-batch ``(batch, seed) -> batch`` (e.g. degrade a fraction of the batch) or None."""
+        return None
+
+    # Losses ---------------------------------------------------------------------------------------
+    def loss_terms(self, models: Dict[str, keras.Model], batch: Features, trainable: Iterable[str],
+                   needed: Iterable[str]) -> Terms:
+        """Named loss terms: per-example [B] (averaged over the global batch) or scalars
+        (batch statistics such as MMD, averaged over replicas). Models in ``trainable`` run with
+        ``training=True``, all others frozen (``training=False``). Compute at least ``needed``."""
+        raise NotImplementedError
+
+    def summary_images(self, models: Dict[str, keras.Model], batch: Features) -> Dict[str, tf.Tensor]:
+        """Images [N, H, W, 3] in [0, 255] for TensorBoard (LR input, SR output, HR target)."""
+        return {}
+
+    def on_step(self, models: Dict[str, keras.Model], step: int) -> None:
+        """Called on the host before each step (e.g. SphereFace lambda annealing)."""
+
+
+def check_term(name: str, value: tf.Tensor) -> tf.Tensor:
+    value = tf.cast(value, tf.float32)
+    if value.shape.rank not in (0, 1):
+        raise ValueError(f"loss term {name!r} must be per-example [B] or a scalar, got shape {value.shape}")
+    return value
+
+
+def build_model(model: keras.Model, input_shape) -> keras.Model:
+    """Create a subclassed model's weights by calling it on zeros of ``input_shape`` ([H, W, C])."""
+    model(tf.zeros([1, *input_shape], tf.float32), training=False)
+    return model
+
+
+def load_pretrained(model: keras.Model, path: str) -> None:
+    """Copy weights into ``model`` from a .tflite (imported MobileFaceNet), a .keras file,
+    a .weights.h5 file or a training workdir's ``export/`` model.
+
+    The architectures must match (same weight shapes in the same order).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: pretrained model not found")
+    if path.endswith(".weights.h5"):
+        model.load_weights(path)
+        return
+    if path.endswith(".tflite"):
+        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
+
+        source = load_mobilefacenet_tflite(path)
+    elif path.endswith(".keras"):
+        source = keras.models.load_model(path, compile=False)
+    else:
+        raise ValueError(f"{path}: pretrained weights must be a .tflite, .keras or .weights.h5 file")
+    source_weights = source.get_weights()
+    target = model.weights
+    if len(source_weights) != len(target) or any(np.shape(a) != tuple(b.shape) for a, b in zip(source_weights, target)):
+        raise ValueError(
+            f"{path}: its weights do not match {model.name} ({len(source_weights)} vs {len(target)} tensors); "
+            f"set the backbone config to the architecture of the pretrained model"
+        )
+    model.set_weights(source_weights)
+    logger.info("initialised %s from %s", model.name, path)
+
+
+def import_components() -> None:
+    """Import every module of lrfr_tf.models and lrfr_tf.losses so their registries are filled."""
+    import importlib
+    import pkgutil
+
+    for package_name in ("lrfr_tf.models", "lrfr_tf.losses"):
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{info.name}")
+
+
+def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
+    """``model_config``: backbone (registry name), embedding_dim, backbone_kwargs."""
+    from lrfr_tf.models.registry import create_backbone as create
+
+    import_components()
+    kwargs = model_config.get("backbone_kwargs", {})
+    kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
+    backbone = create(model_config.backbone, embedding_dim=int(model_config.embedding_dim), **kwargs)
+    return build_model(backbone, input_shape)
+
+
+def create_head(model_config, num_classes: int, embedding_dim: int):
+    """``model_config``: head (registry name), head_kwargs; built on [1, embedding_dim]."""
+    from lrfr_tf.models.registry import create_head as create
+
+    import_components()
+    kwargs = model_config.get("head_kwargs", {})
+    kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
+    head = create(model_config.head, num_classes=int(num_classes), **kwargs)
+    head(tf.zeros([1, embedding_dim]), tf.zeros([1], tf.int32), training=False)
+    return head
+
+
+def create_loss(name: str, **kwargs):
+    from lrfr_tf.losses.registry import create_loss as create
+
+    import_components()
+    return create(name, **kwargs)
+
+
+def per_example(loss, y_true, y_pred) -> tf.Tensor:
+    """Per-example values [B] of a Keras ``Loss`` (the engine averages over the global batch)."""
+    return tf.cast(loss.call(y_true, y_pred), tf.float32)
+
+
+def flip_augment(features: Features, seed: tf.Tensor, enabled: bool = True) -> Features:
+    """Random horizontal flip of ``features["image"]`` (the geometric augmentation of every recipe)."""
+    if not enabled:
+        return features
+    return {**features, "image": tf.image.stateless_random_flip_left_right(features["image"], seed)}

@@ -1,0 +1,74 @@
+"""Margin-softmax classification training, optionally on degraded images.
+
+* HR baseline (ArcFace, Deng et al. 2019, eq. 3): ``data.degrade = ""``.
+* Batch training BT / BT-M (Knoche et al. 2021, Sec. 5.1): a fraction ``data.degrade_fraction``
+  (0.5) of every batch degraded with ``data.degrade`` (one size for BT, sizes {7,14,28,56,112}
+  for BT-M); the classification loss is the softmax cross-entropy over the head's logits.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import keras
+import tensorflow as tf
+
+from lrfr_tf.train import views
+from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
+                                  load_pretrained, per_example)
+
+
+@METHODS.register("classifier")
+class Classifier(Method):
+    """Models ``backbone`` and ``head``; loss term ``ce``."""
+
+    TERMS = ("ce",)
+
+    def __init__(self, config, num_classes: int):
+        super().__init__(config, num_classes)
+        self.degradation = views.parse_degradation(config.data.get("degrade", ""))
+        self.fraction = float(config.data.get("degrade_fraction", 1.0))
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"data.degrade_fraction must be in [0, 1], got {self.fraction}")
+        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
+
+    def build_models(self) -> Dict[str, keras.Model]:
+        backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
+        head = create_head(self.config.model, self.num_classes, backbone.embedding_dim)
+        return {"backbone": backbone, "head": head}
+
+    def initialize(self, models) -> None:
+        if self.config.model.get("init", ""):
+            load_pretrained(models["backbone"], self.config.model.init)
+
+    def embedding_model(self, models) -> keras.Model:
+        return models["backbone"]
+
+    def map_fn(self):
+        flip = bool(self.config.data.get("flip", True))
+        per_element = self.degradation is not None and self.fraction == 1.0
+
+        def fn(features, seed):
+            s = tf.random.experimental.stateless_split(seed, 2)
+            features = flip_augment(features, s[0], flip)
+            if per_element:
+                features = {**features, "image": self.degradation(features["image"], s[1])}
+            return features
+
+        return fn
+
+    def batch_map_fn(self):
+        if self.degradation is None or self.fraction in (0.0, 1.0):
+            return None
+
+        def fn(batch, seed):
+            return {**batch, "image": views.degrade_fraction(batch["image"], seed, self.degradation, self.fraction)}
+
+        return fn
+
+    def loss_terms(self, models, batch, trainable, needed):
+        backbone, head = models["backbone"], models["head"]
+        x = backbone.preprocessing.normalize(batch["image"])
+        embeddings = backbone(x, training="backbone" in trainable)
+        logits = head(embeddings, batch["label"], training="head" in trainable)
+        return {"ce": per_example(self.ce, batch["label"], logits)}

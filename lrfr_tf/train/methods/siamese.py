@@ -1,0 +1,84 @@
+"""Siamese training with a feature-distance loss between the HR image and degraded views of it.
+
+* ST, ST-M1, ST-M2 (Knoche et al. 2021, Sec. 5.2): a shared backbone sees the HR image and
+  ``siamese.views`` degraded copies (same flip); loss = cross-entropy on every branch +
+  w * cosine distance d(f(HR), f(LR)) = 1 - cos (eq. 6), w = 25 with two branches, 3 with five.
+* Multi-resolution augmentation + LogExp (``maug_logexp``): one LR branch whose size is drawn
+  from 7/14/20 px at 1:1:2; the distance is the LogExp feature contrast (``losses.distance``).
+
+Terms (per example): ``ce`` = mean cross-entropy over the branches, ``distance`` = mean over the
+LR branches of d(f(HR), f(LR_k)).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import keras
+import tensorflow as tf
+
+from lrfr_tf.train import views
+from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
+                                  load_pretrained, per_example)
+
+
+@METHODS.register("siamese")
+class Siamese(Method):
+    """Models ``backbone`` and ``head``; loss terms ``ce`` and ``distance``."""
+
+    TERMS = ("ce", "distance")
+
+    def __init__(self, config, num_classes: int):
+        super().__init__(config, num_classes)
+        specs = list(config.siamese.views)
+        if not specs:
+            raise ValueError("siamese.views is empty: list one degradation spec per LR branch")
+        self.views = [views.parse_degradation(s) for s in specs]
+        if any(v is None for v in self.views):
+            raise ValueError(f"siamese.views has an empty spec: {specs}")
+        kwargs = config.siamese.get("distance_kwargs", {})
+        self.distance = create_loss(config.siamese.get("distance", "cosine_distance"),
+                                    **(kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)))
+        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
+        self.ce_branches = config.siamese.get("ce_branches", "all")
+        if self.ce_branches not in ("all", "hr"):
+            raise ValueError(f"siamese.ce_branches must be 'all' or 'hr', got {self.ce_branches!r}")
+
+    def build_models(self) -> Dict[str, keras.Model]:
+        backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
+        return {"backbone": backbone, "head": create_head(self.config.model, self.num_classes, backbone.embedding_dim)}
+
+    def initialize(self, models) -> None:
+        if self.config.model.get("init", ""):
+            load_pretrained(models["backbone"], self.config.model.init)
+
+    def embedding_model(self, models) -> keras.Model:
+        return models["backbone"]
+
+    def map_fn(self):
+        flip = bool(self.config.data.get("flip", True))
+
+        def fn(features, seed):
+            seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.views))
+            features = flip_augment(features, seeds[0], flip)
+            for k, view in enumerate(self.views):
+                features[f"lr{k}"] = view(features["image"], seeds[k + 1])
+            return features
+
+        return fn
+
+    def loss_terms(self, models, batch, trainable, needed):
+        backbone, head = models["backbone"], models["head"]
+        branches = [batch["image"]] + [batch[f"lr{k}"] for k in range(len(self.views))]
+        n = tf.shape(batch["image"])[0]
+        x = backbone.preprocessing.normalize(tf.concat(branches, axis=0))
+        embeddings = tf.split(backbone(x, training="backbone" in trainable), len(branches), axis=0)
+        terms = {}
+        if "ce" in needed:
+            ce_inputs = embeddings if self.ce_branches == "all" else embeddings[:1]
+            labels = tf.tile(batch["label"], [len(ce_inputs)])
+            logits = head(tf.concat(ce_inputs, axis=0), labels, training="head" in trainable)
+            terms["ce"] = tf.reduce_mean(tf.reshape(per_example(self.ce, labels, logits), [len(ce_inputs), n]), axis=0)
+        if "distance" in needed:
+            terms["distance"] = tf.add_n([per_example(self.distance, embeddings[0], e) for e in embeddings[1:]]) / float(len(self.views))
+        return terms

@@ -1,1 +1,8 @@
-"""Losses of the implemented methods, each citing its paper equation."""
+"""Losses of the implemented methods, each citing its paper equation.
+
+Importing this package registers every loss in ``LOSSES``:
+``create_loss("logexp", p=2)``.
+"""
+
+from lrfr_tf.losses import classification, distance, distillation, identity, mmd, pixel, priors  # noqa: F401
+from lrfr_tf.losses.registry import LOSSES, create_loss  # noqa: F401

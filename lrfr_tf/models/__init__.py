@@ -7,3 +7,7 @@ from lrfr_tf.models.registry import BACKBONES, HEADS, SR_NETS, create_backbone, 
 
 # Backbones (each module registers its models in BACKBONES).
 from lrfr_tf.models import iresnet, mobilefacenet, sphereface  # noqa: F401,E402
+from lrfr_tf.models import heads  # noqa: F401,E402
+from lrfr_tf.models import srnet  # noqa: F401,E402
+from lrfr_tf.models import ip_unet  # noqa: F401,E402
+from lrfr_tf.models import hallucination  # noqa: F401,E402

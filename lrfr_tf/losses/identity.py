@@ -1,0 +1,93 @@
+"""Identity loss: distance between a frozen recognizer's embeddings of SR and HR faces."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from lrfr_tf.losses.distance import cosine_distance
+from lrfr_tf.losses.registry import LOSSES
+from lrfr_tf.preprocessing import Preprocessing
+
+_PACKAGE = "lrfr_tf"
+_DISTANCES = ("cosine", "l2")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class IdentityLoss(keras.losses.Loss):
+    """L_id = d(phi(SR), phi(HR)) for a frozen face recognizer phi.
+
+      cosine: 1 - cos(phi(SR), phi(HR))          l2: 1/D ||phi(SR) - phi(HR)||^2
+
+    ``y_true`` / ``y_pred``: HR / SR images, float32 RGB in [0, 255] (the lrfr_tf
+    image convention). Both are resized to ``preprocessing.size`` (with its
+    ``resize_method``) when their size differs, normalised with the recognizer's
+    ``Preprocessing`` and embedded in one batch with ``training=False`` (frozen
+    batch-norm statistics). No gradient flows through the HR embedding; the
+    recognizer's weights must not be given to the optimizer.
+
+    Args:
+      recognizer: Keras model mapping normalised faces to embeddings.
+      preprocessing: its input contract; defaults to ``recognizer.preprocessing``.
+      distance: "cosine" or "l2".
+    """
+
+    def __init__(
+        self,
+        recognizer,
+        preprocessing: Optional[Preprocessing] = None,
+        distance: str = "cosine",
+        name: str = "identity",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if distance not in _DISTANCES:
+            raise ValueError(f"distance must be one of {_DISTANCES}, got {distance!r}")
+        if isinstance(recognizer, dict):
+            recognizer = keras.saving.deserialize_keras_object(recognizer)
+        if isinstance(preprocessing, dict):
+            preprocessing = Preprocessing.from_config(preprocessing)
+        if preprocessing is None:
+            preprocessing = getattr(recognizer, "preprocessing", None)
+        if not isinstance(preprocessing, Preprocessing):
+            raise ValueError(
+                f"IdentityLoss needs the recognizer's Preprocessing: pass preprocessing= or give "
+                f"{type(recognizer).__name__} a .preprocessing attribute"
+            )
+        self.recognizer = recognizer
+        self.preprocessing = preprocessing
+        self.distance = distance
+
+    def fit_size(self, images):
+        """[0, 255] images resized to the recognizer's input size when they differ."""
+        size = tuple(self.preprocessing.size)
+        if tuple(images.shape[1:3]) != size:
+            images = tf.image.resize(images, size, method=self.preprocessing.resize_method)
+        return images
+
+    def embed(self, images):
+        """Recognizer embeddings of [0, 255] RGB images (resized and normalised as the recognizer expects)."""
+        images = self.fit_size(images)
+        return tf.cast(self.recognizer(self.preprocessing.normalize(images), training=False), tf.float32)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        batch = tf.shape(y_pred)[0]
+        embeddings = self.embed(tf.concat([self.fit_size(y_pred), self.fit_size(y_true)], axis=0))
+        sr, hr = embeddings[:batch], tf.stop_gradient(embeddings[batch:])
+        if self.distance == "cosine":
+            return cosine_distance(hr, sr)
+        return tf.reduce_mean(tf.square(sr - hr), axis=-1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recognizer": keras.saving.serialize_keras_object(self.recognizer),
+            "preprocessing": self.preprocessing.get_config(),
+            "distance": self.distance,
+        }
+
+
+LOSSES.register("identity")(IdentityLoss)

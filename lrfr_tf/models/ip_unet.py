@@ -1,0 +1,115 @@
+"""Identity-preserving U-Net: a pix2pix-style (Isola et al. 2017) face super-resolution generator.
+
+Input: the LR face upscaled to the output size (e.g. 128x128, as
+``lrfr_tf.data.degrade.reduce_resolution`` returns it); output: the restored face,
+both float32 RGB in [0, 255]. Trained with a pixel loss plus an identity loss
+from a frozen recognizer (``lrfr_tf.losses.IdentityLoss``).
+
+Encoder: ``num_levels`` blocks of 4x4 stride-2 conv -> batch norm -> LeakyReLU(0.2)
+(no batch norm in the first and the innermost 1x1 block). Decoder: ``num_levels - 1``
+blocks of 4x4 stride-2 transposed conv -> batch norm -> dropout (first
+``num_dropout`` blocks) -> ReLU, each concatenated with the encoder output of the
+same size, then a last 4x4 stride-2 transposed conv to RGB with tanh. With the
+defaults (7 levels, 64..512 channels) a 128x128 input is encoded down to 1x1.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from lrfr_tf.models.registry import SR_NETS
+from lrfr_tf.models.srnet import ImageModel, from_unit_range, to_unit_range
+
+_PACKAGE = "lrfr_tf"
+_INIT = keras.initializers.RandomNormal(stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class IdentityPreservingUNet(ImageModel):
+    """pix2pix U-Net generator (see module docstring).
+
+    Args:
+      filters: channels of the first encoder block; doubled per level up to ``max_filters``.
+      max_filters: channel cap.
+      num_levels: encoder blocks (input sides must be multiples of 2^num_levels).
+      dropout_rate: dropout of the first ``num_dropout`` decoder blocks.
+      num_dropout: decoder blocks with dropout.
+      channels: image channels.
+    """
+
+    def __init__(
+        self,
+        filters: int = 64,
+        max_filters: int = 512,
+        num_levels: int = 7,
+        dropout_rate: float = 0.5,
+        num_dropout: int = 3,
+        channels: int = 3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_levels) < 2:
+            raise ValueError(f"num_levels must be >= 2, got {num_levels}")
+        self.filters, self.max_filters, self.num_levels = int(filters), int(max_filters), int(num_levels)
+        self.dropout_rate, self.num_dropout = float(dropout_rate), int(num_dropout)
+        self.channels = self.in_channels = int(channels)
+        self.scale = 1
+        self.input_multiple = 2**self.num_levels
+
+        widths = [min(self.filters * 2**i, self.max_filters) for i in range(self.num_levels)]
+        self.down_convs, self.down_norms = [], []
+        for i, width in enumerate(widths):
+            with_norm = 0 < i < self.num_levels - 1
+            self.down_convs.append(
+                keras.layers.Conv2D(
+                    width, 4, strides=2, padding="same", use_bias=not with_norm, kernel_initializer=_INIT, name=f"down{i}"
+                )
+            )
+            self.down_norms.append(keras.layers.BatchNormalization(name=f"down{i}_bn") if with_norm else None)
+        self.down_acts = [keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu") for i in range(self.num_levels)]
+        self.up_convs, self.up_norms, self.up_dropouts = [], [], []
+        for j, width in enumerate(reversed(widths[:-1])):
+            self.up_convs.append(
+                keras.layers.Conv2DTranspose(
+                    width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_INIT, name=f"up{j}"
+                )
+            )
+            self.up_norms.append(keras.layers.BatchNormalization(name=f"up{j}_bn"))
+            self.up_dropouts.append(keras.layers.Dropout(self.dropout_rate, name=f"up{j}_dropout") if j < self.num_dropout else None)
+        self.up_acts = [keras.layers.ReLU(name=f"up{j}_relu") for j in range(self.num_levels - 1)]
+        self.to_rgb = keras.layers.Conv2DTranspose(
+            self.channels, 4, strides=2, padding="same", kernel_initializer=_INIT, activation="tanh", name="to_rgb"
+        )
+
+    def call(self, images, training=None):
+        self.check_input_size(images.shape)
+        x = to_unit_range(images)
+        skips = []
+        for conv, norm, act in zip(self.down_convs, self.down_norms, self.down_acts):
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = act(x)
+            skips.append(x)
+        for conv, norm, dropout, act, skip in zip(self.up_convs, self.up_norms, self.up_dropouts, self.up_acts, reversed(skips[:-1])):
+            x = norm(conv(x), training=training)
+            if dropout is not None:
+                x = dropout(x, training=training)
+            x = tf.concat([act(x), skip], axis=-1)
+        return from_unit_range(self.to_rgb(x))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            max_filters=self.max_filters,
+            num_levels=self.num_levels,
+            dropout_rate=self.dropout_rate,
+            num_dropout=self.num_dropout,
+            channels=self.channels,
+        )
+        return config
+
+
+SR_NETS.register("ip_unet")(IdentityPreservingUNet)

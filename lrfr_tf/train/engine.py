@@ -95,6 +95,7 @@ class Trainer:
         method_cls = METHODS.get(config.method)
         self.method: Method = method_cls(config, num_classes=self.source.num_classes)
         os.makedirs(self.workdir, exist_ok=True)
+        keras.utils.set_random_seed(int(config.seed))  # reproducible initial weights
         with self.strategy.scope(), strategy_lib.precision_policy(self.precision):
             self.models: Dict[str, keras.Model] = self.method.build_models()
             self.stages = self._build_stages()
@@ -233,6 +234,10 @@ class Trainer:
             raise ValueError(f"{latest} was written with seed {int(self.seed.numpy())} but config.seed is "
                              f"{self.config.seed}: resume with the same seed or use a new workdir")
         step = int(self.step.numpy())
+        best = os.path.join(self.workdir, "best", "info.json")
+        if os.path.exists(best):
+            with open(best) as f:
+                self.best_metric = float(json.load(f).get(self.config.eval.get("metric", "mean"), -math.inf))
         logger.info("resumed from %s at step %d (stage %s)", latest, step, self.stage_at(step).name)
         return step
 
@@ -273,8 +278,11 @@ class Trainer:
         return path
 
     # The loop ---------------------------------------------------------------------------------------
-    def run(self) -> Dict:
-        """Train to the end of the last stage (resuming if a checkpoint exists); returns a summary."""
+    def run(self, stop_at: Optional[int] = None) -> Dict:
+        """Train to the end of the last stage (resuming if a checkpoint exists); returns a summary.
+
+        ``stop_at``: stop (with a checkpoint) once the global step reaches it, as an interrupted run.
+        """
         if self.chief:
             _write_json(os.path.join(self.workdir, "config.json"), self.config.to_dict())
         step = self.restore()
@@ -285,7 +293,8 @@ class Trainer:
         eval_every = int(cfg.eval.every) if cfg.eval.get("enabled", True) else 0
         images_every = int(cfg.log.get("images_every", 0))
         last_saved = self.manager.latest_checkpoint
-        while step < self.total_steps:
+        end = self.total_steps if stop_at is None else min(int(stop_at), self.total_steps)
+        while step < end:
             stage = self.stage_at(step)
             self.stage_index.assign(stage.index)
             logger.info("stage %d/%d %r: steps %d..%d", stage.index + 1, len(self.stages), stage.name, step, stage.end)
@@ -293,7 +302,7 @@ class Trainer:
             step_fn = self._step_fn(stage)
             bar = _progress(self.chief and cfg.log.get("progress", True), stage, step)
             t_last, n_last = time.time(), step
-            while step < stage.end:
+            while step < min(stage.end, end):
                 batch = next(iterator)
                 self.method.on_step(self.models, step)
                 logs = {k: float(v) for k, v in step_fn(batch).items()}
@@ -329,7 +338,7 @@ class Trainer:
                     with self.writer.as_default():
                         for k, v in images.items():
                             summaries.image(k, v, step)
-                if (ckpt_every and step % ckpt_every == 0) or step == stage.end:
+                if (ckpt_every and step % ckpt_every == 0) or step in (stage.end, end):
                     last_saved = self.save() or last_saved
                 if eval_every and (step % eval_every == 0) and step != self.total_steps and self.chief:
                     self._eval_log(step, bar)
@@ -337,6 +346,8 @@ class Trainer:
                 bar.close()
         self.writer.flush()
         summary = self._summary(step, time.time() - t_start)
+        if step < self.total_steps:
+            return summary
         if self.chief:
             if eval_every or cfg.eval.get("at_end", True):
                 if cfg.eval.get("enabled", True):

@@ -142,12 +142,13 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
 
 
 def create_head(model_config, num_classes: int, embedding_dim: int):
-    """``model_config``: head (registry name), head_kwargs; built on [1, embedding_dim]."""
+    """``model_config``: head (registry name), head_kwargs; built on [1, embedding_dim], float32 policy."""
     from lrfr_tf.models.registry import create_head as create
 
     import_components()
     kwargs = model_config.get("head_kwargs", {})
     kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
+    kwargs.setdefault("dtype", "float32")  # logits and margins in float32 under mixed precision
     head = create(model_config.head, num_classes=int(num_classes), **kwargs)
     head(tf.zeros([1, embedding_dim]), tf.zeros([1], tf.int32), training=False)
     return head

@@ -57,7 +57,8 @@ def check_alpha_mode(alpha: str) -> None:
         raise ValueError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
 
 
-def _hw(size: SizeArg) -> Optional[Tuple[int, int]]:
+def size_hw(size: SizeArg) -> Optional[Tuple[int, int]]:
+    """None, an int or (height, width) -> None or (height, width)."""
     if size is None:
         return None
     if isinstance(size, (int, np.integer)):
@@ -203,7 +204,7 @@ def check_image_info(info: ImageInfo, source: str, size: SizeArg = None, alpha: 
             f"{source}: image has an alpha channel; dropping it would silently change the image "
             f"(pass alpha='drop' or alpha='composite' to accept it)"
         )
-    hw = _hw(size)
+    hw = size_hw(size)
     if hw is not None and (info.height, info.width) != hw:
         raise ValueError(
             f"{source}: image is {info.height}x{info.width} (HxW), expected {hw[0]}x{hw[1]} "
@@ -249,7 +250,7 @@ def decode_bytes(data: bytes, source: str = "<bytes>", alpha: str = "error") -> 
 
 def fit_size(image: np.ndarray, size: SizeArg, resize: Optional[str], source: str) -> np.ndarray:
     """Check ``image`` is ``size`` or, when a ``resize`` method is given, resize it (OpenCV)."""
-    hw = _hw(size)
+    hw = size_hw(size)
     if hw is None or image.shape[:2] == hw:
         return image
     if resize is None:
@@ -306,7 +307,7 @@ def load_images(
     paths = [os.fspath(p) for p in paths]
     images = parallel_map(lambda p: load_image(p, size, resize, alpha), paths, progress, "loading images", num_threads)
     if not images:
-        hw = _hw(size) or (0, 0)
+        hw = size_hw(size) or (0, 0)
         return np.zeros((0, hw[0], hw[1], 3), np.uint8)
     first = images[0].shape
     for path, image in zip(paths, images):

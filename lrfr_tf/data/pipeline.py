@@ -157,8 +157,8 @@ def make_dataset(
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
-    image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
-    images_lib._check_alpha_mode(alpha)
+    image_size = images_lib.size_hw(image_size)
+    images_lib.check_alpha_mode(alpha)
     if resize is not None and resize not in images_lib.RESIZE_METHODS:
         raise ValueError(f"resize must be one of {images_lib.RESIZE_METHODS} or None, got {resize!r}")
     order_key, element_key, batch_key = seed_keys(seed)

@@ -281,9 +281,9 @@ def load_image(path: str, size: SizeArg = None, resize: Optional[str] = None, al
 def parallel_map(fn, items: Sequence, progress: bool, desc: str, num_threads: Optional[int] = None) -> List:
     """``[fn(x) for x in items]`` on a thread pool (OpenCV and file reads release the GIL), in order."""
     if num_threads is None:
-        num_threads = min(32, 4 * (os.cpu_count() or 1))
+        num_threads = min(32, 2 * (os.cpu_count() or 1))
     with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-        results = pool.map(fn, items, chunksize=64)
+        results = pool.map(fn, items)
         if progress:
             from tqdm import tqdm
 

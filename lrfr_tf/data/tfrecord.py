@@ -23,7 +23,7 @@ import glob
 import json
 import math
 import os
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
 import numpy as np
 import tensorflow as tf

@@ -1,23 +1,89 @@
 """Degradation ops that simulate low-resolution cameras, all in TensorFlow.
 
-Images are float32 RGB in [0, 255], shape [H, W, C] or [B, H, W, C].
+Images are float32 RGB in [0, 255], shape [H, W, C] (one sample) or [B, H, W, C].
+Every random choice is drawn with stateless TF random ops from a per-sample seed
+(shape [2], int64), so an op gives identical results eagerly, inside
+``tf.function`` and inside ``tf.data``, and is deterministic given the seed.
+
+Ops are registered by name in ``OPS`` and composed with ``parse`` (a short spec
+string) or ``build`` (a config list)::
+
+    deg = parse("blur(0.5, 1.5)|resolution(sizes=[7,14,20], probs=[1,1,2])|jpeg(30,90)|resize()")
+    lr = deg(image, seed)                    # one sample, or a batch with per-sample seeds
+    ds = make_dataset(src, 64, seed=0, map_fn=deg.map_fn())   # adds "lr", keeps "image" as HR
+
+Spec grammar (no ``eval``)::
+
+    spec  := op ("|" op)*            ops run left to right
+    op    := NAME ["(" [arg ("," arg)*] ")"]
+    arg   := value | NAME "=" value  positional arguments first
+    value := INT | FLOAT | HxW | NAME | 'text' | "text" | "[" [value ("," value)*] "]"
+
+``HxW`` (e.g. ``11x8``) is a size, height x width; bare names are strings except
+``true``/``false``/``none``. A preset name (``PRESETS``) is also a spec.
+
+Linear ops (``crop``, ``blur``, ``resolution``, ``resize``) are separable
+resamplings: each gives one matrix per axis, taken from TF's own resize kernels,
+and consecutive linear ops are fused into a single matrix product per axis,
+then clipped to [0, 255] once (bicubic overshoot is clipped once, as in
+``reduce_resolution``). So ``blur|resolution`` costs no more than ``resolution``.
 """
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+import dataclasses
+import difflib
+import inspect
+import math
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
+
+from lrfr_tf.registry import Registry
 
 KERNELS = ("bicubic", "bilinear", "area", "nearest")
 
 SizeLike = Union[int, Sequence[int], tf.Tensor]
 
+#: Degradation ops by name: ``OPS.create(name, **args)`` -> ``Op``.
+OPS = Registry("degradation op")
+
+#: Named resolution samplers (sizes are height x width), usable as ``resolution(preset=NAME)``.
+SIZE_PRESETS: Dict[str, Dict[str, Any]] = {
+    # BT-M, multi-resolution training of Knoche et al.: {7, 14, 28, 56, 112} uniform.
+    "bt_m": {"sizes": [7, 14, 28, 56, 112]},
+    # MAug: {7, 14, 20} with ratio 1:1:2.
+    "maug": {"sizes": [7, 14, 20], "probs": [1, 1, 2]},
+    # Multi-scale list of face sizes (height x width), uniform.
+    "multi_scale": {
+        "sizes": [(7, 6), (11, 8), (14, 12), (16, 12), (16, 14), (16, 16), (18, 16), (21, 15), (32, 32), (112, 96)]
+    },
+}
+
+#: Named degradation specs: ``parse(NAME)`` == ``parse(PRESETS[NAME])``.
+PRESETS: Dict[str, str] = {
+    "bt_m": "resolution(preset=bt_m)|resize()",
+    "maug": "resolution(preset=maug)|resize()",
+    "multi_scale": "resolution(preset=multi_scale)|resize()",
+    # A surveillance camera: lens blur, sensor sampling, shot + read noise,
+    # JPEG compression, then back up to the model size.
+    "camera": "blur(0.5, 1.5)|resolution(low=8, high=32)|poisson_noise(100, 1000)"
+    "|gaussian_noise(1, 5)|jpeg(30, 90)|resize()",
+}
+
+
+# --------------------------------------------------------------------------- helpers
 
 def _hw(size: SizeLike) -> tf.Tensor:
-    """int, (h, w) or a tensor of shape [] / [2] -> int32 tensor [h, w]."""
+    """int, (h, w) or a tensor of shape [] / [1] / [2] -> int32 tensor [h, w]."""
     s = tf.cast(tf.convert_to_tensor(size), tf.int32)
-    return tf.cond(tf.equal(tf.size(s), 1), lambda: tf.repeat(tf.reshape(s, [-1])[:1], 2), lambda: tf.reshape(s, [2])) if s.shape.rank != 0 else tf.stack([s, s])
+    if s.shape.rank == 0:
+        return tf.stack([s, s])
+    s = tf.reshape(s, [-1])
+    if s.shape[0] is not None:
+        return tf.repeat(s, 2) if s.shape[0] == 1 else tf.reshape(s, [2])
+    return tf.cond(tf.equal(tf.size(s), 1), lambda: tf.repeat(s[:1], 2), lambda: tf.reshape(s, [2]))
 
 
 def reduce_resolution(
@@ -34,15 +100,848 @@ def reduce_resolution(
     then bicubic up-sampling back to the model size. ``size`` is r or (h, w)
     (non-square sizes such as 11x8 for the multi-scale list); ``out_size``
     defaults to the input size. Output is clipped to [0, 255] (bicubic overshoots).
+    The op form is ``resolution(size=r)|resize()``.
     """
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    _check_kernel("kernel", kernel)
     up_kernel = up_kernel or kernel
-    if up_kernel not in KERNELS:
-        raise ValueError(f"up_kernel must be one of {KERNELS}, got {up_kernel!r}")
+    _check_kernel("up_kernel", up_kernel)
     images = tf.convert_to_tensor(images, tf.float32)
     in_hw = tf.shape(images)[-3:-1]
     out_hw = in_hw if out_size is None else _hw(out_size)
     small = tf.image.resize(images, _hw(size), method=kernel, antialias=antialias)
     up = tf.image.resize(small, out_hw, method=up_kernel)
     return tf.clip_by_value(up, 0.0, 255.0)
+
+
+def _check_kernel(arg: str, kernel: str) -> None:
+    if kernel not in KERNELS:
+        raise ValueError(f"{arg} must be one of {KERNELS}, got {kernel!r}")
+
+
+def _as_seed(seed) -> tf.Tensor:
+    """A [2] seed tensor (int32/int64) or a Python int -> int64 [2]."""
+    if isinstance(seed, int):
+        seed = [seed, 0]
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    if seed.shape.rank is not None and seed.shape.as_list() not in ([2], [None]):
+        raise ValueError(f"seed must have shape [2], got {seed.shape}")
+    return seed
+
+
+def _split(seed: tf.Tensor, num) -> tf.Tensor:
+    return tf.random.experimental.stateless_split(seed, num)
+
+
+def _dim(t: tf.Tensor, axis: int):
+    """Static size of ``axis`` when known (keeps static shapes), else a scalar tensor."""
+    static = t.shape[axis]
+    return static if static is not None else tf.shape(t)[axis]
+
+
+def _image_hw(image: tf.Tensor) -> Tuple[Any, Any]:
+    return _dim(image, -3), _dim(image, -2)
+
+
+def _static(hw) -> Optional[Tuple[int, int]]:
+    return tuple(hw) if all(isinstance(v, int) for v in hw) else None
+
+
+def _uniform(seed, low: float, high: Optional[float]) -> tf.Tensor:
+    """A float drawn uniformly from [low, high] (``low`` if high is None)."""
+    if high is None or high == low:
+        return tf.constant(float(low))
+    return low + (high - low) * tf.random.stateless_uniform([], seed)
+
+
+def _uniform_int(seed, low: int, high: Optional[int]) -> tf.Tensor:
+    """An int32 drawn uniformly from {low, ..., high} (``low`` if high is None)."""
+    if high is None or high == low:
+        return tf.constant(int(low))
+    return tf.random.stateless_uniform([], seed, int(low), int(high) + 1, dtype=tf.int32)
+
+
+def _ordered_range(op: str, low_name: str, low, high_name: str, high, lo_bound, hi_bound):
+    for name, v in ((low_name, low), (high_name, high)):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{op}: {name} must be a number, got {v!r}")
+        if not lo_bound <= v <= hi_bound:
+            raise ValueError(f"{op}: {name} must be in [{lo_bound}, {hi_bound}], got {v}")
+    if high is not None and high < low:
+        raise ValueError(f"{op}: {high_name} ({high}) must be >= {low_name} ({low})")
+
+
+# --------------------------------------------------------------------------- resolution samplers
+
+def _size_pair(value, arg: str) -> Tuple[int, int]:
+    """r or (h, w) -> (h, w) of positive ints."""
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        pair = (value, value)
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ValueError(f"{arg} must be an int r or a pair (h, w) such as 11x8, got {value!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"{arg} must hold positive ints, got {value!r}")
+    return pair
+
+
+class FixedSize:
+    """Always the same size (h, w)."""
+
+    def __init__(self, size):
+        self.hw = _size_pair(size, "size")
+
+    @property
+    def fixed_hw(self) -> Optional[Tuple[int, int]]:
+        return self.hw
+
+    def __call__(self, seed) -> tf.Tensor:
+        return tf.constant(self.hw, tf.int32)
+
+
+class DiscreteSizes:
+    """One of ``sizes`` (r or (h, w) each), drawn with probabilities proportional to ``probs``."""
+
+    def __init__(self, sizes, probs=None):
+        if not isinstance(sizes, (list, tuple)) or not sizes:
+            raise ValueError(f"sizes must be a non-empty list, got {sizes!r}")
+        self.sizes = [_size_pair(s, "each of sizes") for s in sizes]
+        probs = [1.0] * len(self.sizes) if probs is None else probs
+        if not isinstance(probs, (list, tuple)) or len(probs) != len(self.sizes):
+            raise ValueError(f"probs must be a list of {len(self.sizes)} numbers (one per size), got {probs!r}")
+        if any(isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0 for p in probs) or sum(probs) <= 0:
+            raise ValueError(f"probs must be non-negative numbers with a positive sum, got {probs!r}")
+        total = float(sum(probs))
+        self.probs = [p / total for p in probs]
+
+    @property
+    def fixed_hw(self) -> Optional[Tuple[int, int]]:
+        return self.sizes[0] if len(set(self.sizes)) == 1 else None
+
+    def __call__(self, seed) -> tf.Tensor:
+        logits = tf.math.log(tf.constant([self.probs], tf.float32))
+        index = tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int32)[0, 0]
+        return tf.gather(tf.constant(self.sizes, tf.int32), index)
+
+
+class SizeRange:
+    """A side length from {low, ..., high}: uniform, or log-uniform (``log=True``).
+
+    Log-uniform draws u ~ U[log low, log(high + 1)) and takes floor(exp(u)), so
+    P(r) is proportional to log((r + 1) / r): small sizes are drawn more often.
+    Height is the side length; width is round(height * aspect), at least 1.
+    """
+
+    def __init__(self, low: int, high: int, log: bool = False, aspect: float = 1.0):
+        for name, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if high < low:
+            raise ValueError(f"high ({high}) must be >= low ({low})")
+        if isinstance(aspect, bool) or not isinstance(aspect, (int, float)) or aspect <= 0:
+            raise ValueError(f"aspect (width / height) must be a positive number, got {aspect!r}")
+        self.low, self.high, self.log, self.aspect = low, high, bool(log), float(aspect)
+
+    @property
+    def fixed_hw(self) -> Optional[Tuple[int, int]]:
+        return (self.low, max(1, round(self.low * self.aspect))) if self.low == self.high else None
+
+    def __call__(self, seed) -> tf.Tensor:
+        if self.log:
+            u = tf.random.stateless_uniform([], seed, math.log(self.low), math.log(self.high + 1))
+            h = tf.clip_by_value(tf.cast(tf.floor(tf.exp(u)), tf.int32), self.low, self.high)
+        else:
+            h = _uniform_int(seed, self.low, self.high)
+        w = h if self.aspect == 1.0 else tf.maximum(1, tf.cast(tf.round(tf.cast(h, tf.float32) * self.aspect), tf.int32))
+        return tf.stack([h, w])
+
+
+def make_sampler(size=None, sizes=None, probs=None, low=None, high=None, log=False, aspect=1.0, preset=None):
+    """A resolution sampler from exactly one of: size | sizes (+probs) | low, high (+log, aspect) | preset."""
+    given = [name for name, v in (("size", size), ("sizes", sizes), ("low/high", low if low is not None else high),
+                                  ("preset", preset)) if v is not None]
+    if len(given) != 1:
+        raise ValueError(
+            "give exactly one of size=, sizes= (with probs=), low= and high= (with log=, aspect=) or preset=; "
+            f"got {', '.join(given) or 'none'}")
+    if probs is not None and sizes is None:
+        raise ValueError("probs= needs sizes=")
+    if (log or aspect != 1.0) and low is None and high is None:
+        raise ValueError("log= and aspect= apply to a low=/high= range only")
+    if size is not None:
+        return FixedSize(size)
+    if sizes is not None:
+        return DiscreteSizes(sizes, probs)
+    if preset is not None:
+        if preset not in SIZE_PRESETS:
+            raise ValueError(f"unknown size preset {preset!r}; known: {', '.join(sorted(SIZE_PRESETS))}")
+        return make_sampler(**SIZE_PRESETS[preset])
+    if low is None or high is None:
+        raise ValueError("a range needs both low= and high=")
+    return SizeRange(low, high, log=log, aspect=aspect)
+
+
+# --------------------------------------------------------------------------- separable resampling
+
+@dataclasses.dataclass
+class Stage:
+    """One separable linear map: out = rows @ image @ cols^T (per channel).
+
+    ``expands`` marks a stage that may enlarge the image; fusion starts a new
+    product there so that down-sampling runs on the large image once and
+    up-sampling on the small one.
+    """
+
+    rows: tf.Tensor  # [h_out, h_in]
+    cols: tf.Tensor  # [w_out, w_in]
+    expands: bool = False
+
+    @property
+    def out_hw(self):
+        return _dim(self.rows, 0), _dim(self.cols, 0)
+
+
+def resize_matrix(n_in, n_out, kernel: str = "bicubic", antialias: bool = False) -> tf.Tensor:
+    """[n_out, n_in] matrix of ``tf.image.resize`` along one axis (read off by resizing an identity).
+
+    TF resizes each axis independently (separable kernels), so resizing an image
+    equals ``rows @ image @ cols^T`` with these matrices; the weights are TF's
+    own (Keys cubic a=-0.5 with half-pixel centres, antialiased by stretching the
+    kernel by 1/scale when shrinking).
+    """
+    eye = tf.eye(n_in)[:, None, :]  # an [n_in, 1] image with n_in channels
+    size = tf.stack([tf.convert_to_tensor(n_out, tf.int32), 1]) if isinstance(n_out, tf.Tensor) else [n_out, 1]
+    return tf.image.resize(eye, size, method=kernel, antialias=antialias)[:, 0, :]
+
+
+def gaussian_matrix(n, sigma) -> tf.Tensor:
+    """[n, n] Gaussian blur along one axis: row i holds exp(-(j-i)^2 / 2 sigma^2), normalised.
+
+    Rows are renormalised over the pixels inside the image, so borders are not
+    darkened; sigma -> 0 gives the identity.
+    """
+    i = tf.cast(tf.range(n), tf.float32)
+    d = i[:, None] - i[None, :]
+    g = tf.exp(-0.5 * tf.square(d / tf.maximum(tf.cast(sigma, tf.float32), 1e-3)))
+    return g / tf.reduce_sum(g, axis=1, keepdims=True)
+
+
+def apply_separable(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
+    """rows @ image @ cols^T per channel for one image [H, W, C] -> [h, w, C]."""
+    in_h, in_w = _image_hw(image)
+    channels = _dim(image, -1)
+    out_h, out_w = _dim(rows, 0), _dim(cols, 0)
+    x = tf.matmul(rows, tf.reshape(image, [in_h, -1]))  # [h, W*C]
+    x = tf.transpose(tf.reshape(x, [out_h, in_w, channels]), [1, 0, 2])  # [W, h, C]
+    x = tf.matmul(cols, tf.reshape(x, [in_w, -1]))  # [w, h*C]
+    return tf.transpose(tf.reshape(x, [out_w, out_h, channels]), [1, 0, 2])
+
+
+def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
+    """Apply fused stages: one matrix product per run of non-expanding stages, then clip."""
+    groups: List[List[Stage]] = []
+    for stage in stages:
+        if not groups or stage.expands:
+            groups.append([])
+        groups[-1].append(stage)
+    for group in groups:
+        rows, cols = group[-1].rows, group[-1].cols
+        for stage in reversed(group[:-1]):  # right to left: the small output side first
+            rows, cols = tf.matmul(rows, stage.rows), tf.matmul(cols, stage.cols)
+        image = apply_separable(image, rows, cols)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+# --------------------------------------------------------------------------- ops
+
+class Op:
+    """A per-sample degradation: ``op(image [H, W, C] float32 in [0, 255], seed [2]) -> image``.
+
+    Subclasses are registered in ``OPS`` under ``name``; ``example`` is a spec
+    that exercises the op (used by the docs and by the tests of every op).
+    """
+
+    name = ""
+    example = ""
+
+    def __new__(cls, *args, **kwargs):
+        op = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        op._config = {k: v for k, v in list(bound.arguments.items())[1:]}
+        return op
+
+    def get_config(self) -> Dict[str, Any]:
+        """The arguments the op was created with (by name)."""
+        return dict(self._config)
+
+    def output_hw(self, hw, origin_hw):
+        """Static output (h, w) for the static input size ``hw`` (None: varies per sample or unknown)."""
+        return hw
+
+    def __call__(self, image, seed):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return _format_op(self)
+
+
+class LinearOp(Op):
+    """A separable linear op: ``stages(hw, seed, origin_hw) -> [Stage]`` (fused by ``Degradation``)."""
+
+    def stages(self, hw, seed, origin_hw) -> List[Stage]:
+        raise NotImplementedError
+
+    def __call__(self, image, seed):
+        image = tf.convert_to_tensor(image, tf.float32)
+        hw = _image_hw(image)
+        return _resample(image, self.stages(hw, _as_seed(seed), hw))
+
+
+def _register(cls):
+    OPS.register(cls.name)(cls)
+    return cls
+
+
+@_register
+class RandomFlip(Op):
+    """Horizontal flip with probability ``p`` (geometric augmentation)."""
+
+    name = "flip"
+    example = "flip(0.5)"
+
+    def __init__(self, p: float = 0.5):
+        _ordered_range(self.name, "p", p, "p", None, 0.0, 1.0)
+        self.p = float(p)
+
+    def __call__(self, image, seed):
+        image = tf.convert_to_tensor(image, tf.float32)
+        flip = tf.random.stateless_uniform([], _as_seed(seed)) < self.p
+        return tf.where(flip, tf.reverse(image, [-2]), image)
+
+
+@_register
+class RandomCrop(LinearOp):
+    """A random crop of side ``s`` x the image side, s ~ U[min_scale, max_scale], resized back (bicubic)."""
+
+    name = "crop"
+    example = "crop(0.8, 1.0)"
+
+    def __init__(self, min_scale: float = 0.8, max_scale: float = 1.0):
+        _ordered_range(self.name, "min_scale", min_scale, "max_scale", max_scale, 1e-3, 1.0)
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+
+    def stages(self, hw, seed, origin_hw):
+        s_scale, s_y, s_x = tf.unstack(_split(seed, 3))
+        scale = _uniform(s_scale, self.min_scale, self.max_scale)
+        return [Stage(self._axis(hw[0], scale, s_y), self._axis(hw[1], scale, s_x))]
+
+    @staticmethod
+    def _axis(n, scale, seed):
+        n_f = tf.cast(n, tf.float32)
+        crop = tf.clip_by_value(tf.cast(tf.round(scale * n_f), tf.int32), 1, tf.cast(n, tf.int32))
+        start = tf.random.stateless_uniform([], seed, 0, tf.cast(n, tf.int32) - crop + 1, dtype=tf.int32)
+        up = resize_matrix(crop, n, "bicubic")  # [n, crop]
+        return tf.pad(up, [[0, 0], [start, tf.cast(n, tf.int32) - crop - start]])  # select rows start..start+crop
+
+
+@_register
+class GaussianBlur(LinearOp):
+    """Optical blur: a Gaussian PSF with sigma ~ U[min_sigma, max_sigma] pixels (fixed if max_sigma is None)."""
+
+    name = "blur"
+    example = "blur(0.5, 2.0)"
+
+    def __init__(self, min_sigma: float, max_sigma: Optional[float] = None):
+        _ordered_range(self.name, "min_sigma", min_sigma, "max_sigma", max_sigma, 0.0, 1e3)
+        self.min_sigma, self.max_sigma = min_sigma, max_sigma
+
+    def stages(self, hw, seed, origin_hw):
+        sigma = _uniform(seed, self.min_sigma, self.max_sigma)
+        return [Stage(gaussian_matrix(hw[0], sigma), gaussian_matrix(hw[1], sigma))]
+
+
+@_register
+class Resolution(LinearOp):
+    """Down-sample to a size drawn per sample (the first step of Knoche et al. 2021).
+
+    Sampler: exactly one of ``size`` (r or h x w), ``sizes`` with ``probs``,
+    ``low``/``high`` (with ``log``, ``aspect``) or ``preset`` (``SIZE_PRESETS``).
+    The output stays at the low size; follow with ``resize()`` to go back up.
+    """
+
+    name = "resolution"
+    example = "resolution(sizes=[7, 14, 20], probs=[1, 1, 2])"
+
+    def __init__(self, size=None, sizes=None, probs=None, low=None, high=None, log=False, aspect=1.0,
+                 preset=None, kernel="bicubic", antialias=True):
+        self.sampler = make_sampler(size, sizes, probs, low, high, log, aspect, preset)
+        _check_kernel("kernel", kernel)
+        self.kernel, self.antialias = kernel, bool(antialias)
+
+    def output_hw(self, hw, origin_hw):
+        return self.sampler.fixed_hw
+
+    def stages(self, hw, seed, origin_hw):
+        fixed = self.sampler.fixed_hw
+        h, w = fixed if fixed else tf.unstack(self.sampler(seed))
+        return [Stage(resize_matrix(hw[0], h, self.kernel, self.antialias),
+                      resize_matrix(hw[1], w, self.kernel, self.antialias))]
+
+
+@_register
+class Resize(LinearOp):
+    """Resize to ``size`` (r or h x w); ``resize()`` goes back to the size the degradation started from.
+
+    ``antialias`` only matters when shrinking (off by default: this is the
+    up-sampling step of Knoche et al.).
+    """
+
+    name = "resize"
+    example = "resize(32)"
+
+    def __init__(self, size=None, kernel="bicubic", antialias=False):
+        self.size = None if size is None else _size_pair(size, "size")
+        _check_kernel("kernel", kernel)
+        self.kernel, self.antialias = kernel, bool(antialias)
+
+    def output_hw(self, hw, origin_hw):
+        return self.size or origin_hw
+
+    def stages(self, hw, seed, origin_hw):
+        out = self.size or origin_hw
+        if _static(hw) is not None and _static(out) == _static(hw):
+            return []  # already at the target size
+        return [Stage(resize_matrix(hw[0], out[0], self.kernel, self.antialias),
+                      resize_matrix(hw[1], out[1], self.kernel, self.antialias), expands=True)]
+
+
+@_register
+class GaussianNoise(Op):
+    """Sensor read noise: x + N(0, sigma^2), sigma ~ U[min_sigma, max_sigma] grey levels, clipped."""
+
+    name = "gaussian_noise"
+    example = "gaussian_noise(2, 10)"
+
+    def __init__(self, min_sigma: float, max_sigma: Optional[float] = None):
+        _ordered_range(self.name, "min_sigma", min_sigma, "max_sigma", max_sigma, 0.0, 255.0)
+        self.min_sigma, self.max_sigma = min_sigma, max_sigma
+
+    def __call__(self, image, seed):
+        image = tf.convert_to_tensor(image, tf.float32)
+        s_sigma, s_noise = tf.unstack(_split(_as_seed(seed), 2))
+        sigma = _uniform(s_sigma, self.min_sigma, self.max_sigma)
+        noise = tf.random.stateless_normal(tf.shape(image), s_noise)
+        return tf.clip_by_value(image + sigma * noise, 0.0, 255.0)
+
+
+@_register
+class PoissonNoise(Op):
+    """Shot noise: photon counts ~ Poisson(x / 255 * peak), peak ~ U[min_peak, max_peak] photons at white.
+
+    The variance at grey level x is x * 255 / peak (Poisson-Gaussian model of
+    Foi et al. 2008; add ``gaussian_noise`` for the read noise). Apply it at the
+    sensor resolution (after ``resolution``), where it is also cheap.
+    """
+
+    name = "poisson_noise"
+    example = "poisson_noise(50, 500)"
+
+    def __init__(self, min_peak: float, max_peak: Optional[float] = None):
+        _ordered_range(self.name, "min_peak", min_peak, "max_peak", max_peak, 1e-3, 1e9)
+        self.min_peak, self.max_peak = min_peak, max_peak
+
+    def __call__(self, image, seed):
+        image = tf.convert_to_tensor(image, tf.float32)
+        s_peak, s_noise = tf.unstack(_split(_as_seed(seed), 2))
+        peak = _uniform(s_peak, self.min_peak, self.max_peak)
+        lam = tf.clip_by_value(image, 0.0, 255.0) * (peak / 255.0)
+        counts = tf.random.stateless_poisson(tf.shape(image), s_noise, lam, dtype=tf.float32)
+        return tf.clip_by_value(counts * (255.0 / peak), 0.0, 255.0)
+
+
+@_register
+class JpegCompression(Op):
+    """JPEG re-compression at an integer quality ~ U{min_quality..max_quality} (fixed if max is None).
+
+    Pixels are rounded to uint8, encoded with ``tf.image.adjust_jpeg_quality``
+    (4:2:0 chroma, as most cameras) and decoded with the accurate integer IDCT.
+    """
+
+    name = "jpeg"
+    example = "jpeg(30, 90)"
+
+    def __init__(self, min_quality: int, max_quality: Optional[int] = None):
+        for arg, v in (("min_quality", min_quality), ("max_quality", max_quality)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError(f"{self.name}: {arg} must be an int, got {v!r}")
+        _ordered_range(self.name, "min_quality", min_quality, "max_quality", max_quality, 1, 100)
+        self.min_quality, self.max_quality = min_quality, max_quality
+
+    def __call__(self, image, seed):
+        image = tf.convert_to_tensor(image, tf.float32)
+        quality = _uniform_int(_as_seed(seed), self.min_quality, self.max_quality)
+        pixels = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+        out = tf.image.adjust_jpeg_quality(pixels, quality, dct_method="INTEGER_ACCURATE")
+        out = tf.ensure_shape(out, image.shape)
+        return tf.cast(out, tf.float32)
+
+
+# --------------------------------------------------------------------------- composition
+
+class Degradation:
+    """A sequence of ops applied left to right; ``deg(image, seed)``.
+
+    One image [H, W, C] with a seed [2] (or a Python int), or a batch
+    [B, H, W, C] with a batch seed: sample i then uses ``stateless_split(seed, B)[i]``
+    as its own seed (per-sample randomness). Op k of a sample gets
+    ``stateless_split(sample_seed, len(ops))[k]``. Consecutive linear ops are
+    fused (see the module docstring); the output is clipped to [0, 255].
+    """
+
+    def __init__(self, ops: Sequence[Op]):
+        for op in ops:
+            if not isinstance(op, Op):
+                raise TypeError(f"Degradation takes Op instances, got {op!r}")
+        self.ops = list(ops)
+
+    def __call__(self, images, seed):
+        images = tf.convert_to_tensor(images, tf.float32)
+        if images.shape.rank == 4:
+            return self._batch(images, _as_seed(seed))
+        if images.shape.rank != 3:
+            raise ValueError(f"images must be [H, W, C] or [B, H, W, C], got shape {images.shape}")
+        return self._single(images, _as_seed(seed))
+
+    def _single(self, image, seed):
+        if not self.ops:
+            return image
+        seeds = tf.unstack(_split(seed, len(self.ops)))
+        origin = hw = _image_hw(image)
+        pending: List[Stage] = []
+        for op, op_seed in zip(self.ops, seeds):
+            if isinstance(op, LinearOp):
+                new = op.stages(hw, op_seed, origin)
+                pending.extend(new)
+                hw = new[-1].out_hw if new else hw
+            else:
+                if pending:
+                    image, pending = _resample(image, pending), []
+                image = op(image, op_seed)
+                hw = _image_hw(image)
+        return _resample(image, pending) if pending else image
+
+    def _batch(self, images, seed):
+        out_hw = self.output_hw(tuple(images.shape[1:3]))
+        if out_hw is None:
+            raise ValueError(
+                f"a batch needs a static image size and a fixed output size; {self.spec!r} on {images.shape} "
+                "gives sizes that vary per sample (end the spec with resize())")
+        seeds = _split(seed, tf.shape(images)[0])
+        spec = tf.TensorSpec([out_hw[0], out_hw[1], images.shape[-1]], tf.float32)
+        return tf.map_fn(lambda a: self._single(a[0], a[1]), (images, seeds), fn_output_signature=spec)
+
+    def output_hw(self, hw: Tuple[Optional[int], Optional[int]]) -> Optional[Tuple[int, int]]:
+        """Static output size for the static input size ``hw``, or None if it varies per sample."""
+        origin = out = None if None in tuple(hw) else tuple(hw)
+        for op in self.ops:
+            out = op.output_hw(out, origin)
+        return None if out is None or None in out else tuple(out)
+
+    def map_fn(self, key: str = "image", out_key: str = "lr", upsample: bool = True) -> "PairedViews":
+        """A ``map_fn(features, seed)`` for ``make_dataset`` writing the degraded ``key`` to ``out_key``.
+
+        ``out_key=key`` degrades in place. See ``PairedViews`` for ``upsample``.
+        """
+        return PairedViews(self, key=key, lr_key=out_key, upsample=upsample)
+
+    # config / spec round trip
+    def get_config(self) -> List[Dict[str, Any]]:
+        return [{"op": op.name, **op.get_config()} for op in self.ops]
+
+    @classmethod
+    def from_config(cls, config) -> "Degradation":
+        return build(config)
+
+    @property
+    def spec(self) -> str:
+        return "|".join(_format_op(op) for op in self.ops)
+
+    def __repr__(self) -> str:
+        return f"Degradation({self.spec!r})"
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class PairedViews:
+    """``map_fn(features, seed)``: the same face as HR (``key``) and LR (``lr_key``).
+
+    The optional ``geometric`` degradation (e.g. ``"flip|crop(0.9, 1)"``) is drawn
+    once and applied to the image; the result is the HR view and the LR view is
+    ``degradation`` of that same HR view, so both share every flip and crop.
+    ``upsample=True`` brings the LR view back to the HR size (bicubic, as in
+    Knoche et al.) when the degradation ends elsewhere; ``upsample=False`` keeps
+    the LR size (for SR nets with small inputs), which must then be fixed.
+    """
+
+    def __init__(self, degradation, geometric=None, upsample: bool = True, key: str = "image",
+                 lr_key: str = "lr"):
+        self.degradation = build(degradation)
+        self.geometric = None if geometric is None else build(geometric)
+        self.upsample, self.key, self.lr_key = bool(upsample), key, lr_key
+        self._lr = Degradation(self.degradation.ops + [Resize()]) if self.upsample else self.degradation
+
+    def __call__(self, features: Mapping[str, tf.Tensor], seed) -> Dict[str, tf.Tensor]:
+        if self.key not in features:
+            raise KeyError(f"PairedViews: features have no {self.key!r} (keys: {sorted(features)})")
+        image = tf.convert_to_tensor(features[self.key], tf.float32)
+        geo_seed, deg_seed = tf.unstack(_split(_as_seed(seed), 2))
+        hw = tuple(image.shape[-3:-1])
+        if self.geometric is not None:
+            if None not in hw and self.geometric.output_hw(hw) != hw:
+                raise ValueError(f"geometric augmentation {self.geometric.spec!r} must keep the image size {hw}")
+            image = self.geometric(image, geo_seed)
+        if not self.upsample and self._lr.output_hw(hw) is None:
+            raise ValueError(f"upsample=False needs a fixed LR size, but {self._lr.spec!r} on {hw} gives sizes that "
+                             "vary per sample; use a fixed size such as resolution(size=28)")
+        out = dict(features)
+        out[self.key] = image
+        out[self.lr_key] = self._lr(image, deg_seed)
+        return out
+
+
+class BatchMix:
+    """``batch_map_fn(batch, seed)``: degrade a fraction of each batch and mark it in ``mask_key``.
+
+    ``exact=True`` degrades exactly round(fraction * B) samples of every batch
+    (chosen at random): the batch composition is constant, as in BT's "half of
+    every batch". ``exact=False`` degrades each sample independently with
+    probability ``fraction`` (the count is Binomial(B, fraction)). Sample i of a
+    batch, if chosen, gets the same result as ``degradation(batch, seed')[i]``
+    with seed' the degradation seed; ``mask_key`` (bool [B]) tells losses which
+    samples are degraded. The degradation must keep the image size.
+    """
+
+    def __init__(self, degradation, fraction: float = 0.5, exact: bool = True, key: str = "image",
+                 mask_key: str = "degraded"):
+        self.degradation = build(degradation)
+        _ordered_range("BatchMix", "fraction", fraction, "fraction", None, 0.0, 1.0)
+        self.fraction, self.exact, self.key, self.mask_key = float(fraction), bool(exact), key, mask_key
+
+    def mask(self, batch_size, seed) -> tf.Tensor:
+        """bool [B]: which samples of the batch are degraded."""
+        u = tf.random.stateless_uniform([batch_size], seed)
+        if not self.exact:
+            return u < self.fraction
+        count = tf.cast(tf.round(self.fraction * tf.cast(batch_size, tf.float32)), tf.int32)
+        rank = tf.argsort(tf.argsort(u))
+        return rank < count
+
+    def __call__(self, batch: Mapping[str, tf.Tensor], seed) -> Dict[str, tf.Tensor]:
+        images = tf.convert_to_tensor(batch[self.key], tf.float32)
+        mask_seed, deg_seed = tf.unstack(_split(_as_seed(seed), 2))
+        mask = self.mask(tf.shape(images)[0], mask_seed)
+        index = tf.where(mask)
+        seeds = tf.gather_nd(_split(deg_seed, tf.shape(images)[0]), index)
+        chosen = tf.gather_nd(images, index)
+        in_hw = tuple(images.shape[1:3])
+        if None in in_hw or self.degradation.output_hw(in_hw) != in_hw:
+            raise ValueError(f"BatchMix: {self.degradation.spec!r} must map images {in_hw} to the same static size "
+                             "(end it with resize())")
+        spec = tf.TensorSpec(images.shape[1:], tf.float32)
+        degraded = tf.map_fn(lambda a: self.degradation._single(a[0], a[1]), (chosen, seeds), fn_output_signature=spec)
+        out = dict(batch)
+        out[self.key] = tf.tensor_scatter_nd_update(images, index, degraded)
+        out[self.mask_key] = mask
+        return out
+
+
+# --------------------------------------------------------------------------- spec parsing
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<size>\d+x\d+)(?![\w.])
+    | (?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)(?![\w.])
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<string>'[^']*'|"[^"]*")
+    | (?P<punct>[()\[\],=|])
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"true": True, "false": False, "none": None}
+
+
+class _Parser:
+    """Recursive-descent parser of the spec grammar (see the module docstring)."""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.tokens: List[Tuple[str, Any, int]] = []
+        pos = 0
+        while pos < len(spec):
+            if spec[pos:].strip() == "":
+                break
+            m = _TOKEN.match(spec, pos)
+            if not m or m.lastgroup is None:
+                start = len(spec) - len(spec[pos:].lstrip())
+                self.fail(f"unexpected character {spec[start]!r}", start)
+            kind, text = m.lastgroup, m.group(m.lastgroup)
+            self.tokens.append((kind, text, m.start(kind)))
+            pos = m.end()
+        self.tokens.append(("end", "", len(spec)))
+        self.i = 0
+
+    def fail(self, message: str, pos: int):
+        raise ValueError(f"degradation spec: {message} at column {pos + 1}\n  {self.spec}\n  {' ' * pos}^")
+
+    def peek(self):
+        return self.tokens[self.i]
+
+    def take(self, kind: str, text: Optional[str] = None, what: str = ""):
+        tok = self.tokens[self.i]
+        if tok[0] != kind or (text is not None and tok[1] != text):
+            found = "end of spec" if tok[0] == "end" else repr(tok[1])
+            self.fail(f"expected {what or repr(text) or kind}, found {found}", tok[2])
+        self.i += 1
+        return tok
+
+    def at(self, text: str) -> bool:
+        tok = self.peek()
+        return tok[0] == "punct" and tok[1] == text
+
+    def parse(self) -> List[Tuple[str, list, dict, int]]:
+        ops = [self.op()]
+        while self.at("|"):
+            self.i += 1
+            ops.append(self.op())
+        self.take("end", what="'|' or end of spec")
+        return ops
+
+    def op(self):
+        _, name, pos = self.take("name", what="an op name")
+        args, kwargs = [], {}
+        if self.at("("):
+            self.i += 1
+            while not self.at(")"):
+                tok = self.peek()
+                if tok[0] == "name" and self.tokens[self.i + 1][1] == "=":
+                    self.i += 2
+                    if tok[1] in kwargs:
+                        self.fail(f"{name}: argument {tok[1]!r} given twice", tok[2])
+                    kwargs[tok[1]] = self.value()
+                else:
+                    if kwargs:
+                        self.fail(f"{name}: positional argument after keyword arguments", tok[2])
+                    args.append(self.value())
+                if not self.at(")"):
+                    self.take("punct", ",", "',' or ')'")
+            self.i += 1
+        return name, args, kwargs, pos
+
+    def value(self):
+        kind, text, pos = self.peek()
+        self.i += 1
+        if kind == "size":
+            h, w = text.split("x")
+            return (int(h), int(w))
+        if kind == "number":
+            return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        if kind == "string":
+            return text[1:-1]
+        if kind == "name":
+            return _KEYWORDS.get(text.lower(), text)
+        if kind == "punct" and text == "[":
+            items = []
+            while not self.at("]"):
+                items.append(self.value())
+                if not self.at("]"):
+                    self.take("punct", ",", "',' or ']'")
+            self.i += 1
+            return items
+        self.fail("expected a value" if kind != "end" else "unexpected end of spec", pos)
+
+
+def _create(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> Op:
+    """OPS[name](*args, **kwargs) with errors that name the op and the argument."""
+    if name not in OPS:
+        close = difflib.get_close_matches(name, OPS.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{where}: unknown op {name!r}{hint}; registered: {', '.join(OPS.names())}")
+    cls = OPS.get(name)
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for key in kwargs:
+        if key not in params:
+            close = difflib.get_close_matches(key, params, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{where}: {name}: unexpected argument {key!r}{hint} (arguments: {', '.join(params)})")
+    try:
+        inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"{where}: {name}: {e} (arguments: {', '.join(params)})") from None
+    try:
+        return cls(*args, **kwargs)
+    except (ValueError, TypeError) as e:
+        message = str(e)
+        prefix = f"{name}: "
+        raise ValueError(f"{where}: {message if message.startswith(prefix) else prefix + message}") from None
+
+
+def parse(spec: str) -> Degradation:
+    """A ``Degradation`` from a spec string (or a ``PRESETS`` name); errors name the op and argument."""
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a string, got {type(spec).__name__}")
+    spec = PRESETS.get(spec.strip(), spec)
+    parser = _Parser(spec)
+    ops = []
+    for name, args, kwargs, pos in parser.parse():
+        try:
+            ops.append(_create(name, args, kwargs, f"degradation spec {spec!r}, op at column {pos + 1}"))
+        except ValueError as e:
+            raise ValueError(f"{e}\n  {spec}\n  {' ' * pos}^") from None
+    return Degradation(ops)
+
+
+def build(config) -> Degradation:
+    """A ``Degradation`` from a spec string, a ``Degradation``, or a list of ops / spec strings /
+    ``{"op": name, **args}`` dicts (the format of ``Degradation.get_config``)."""
+    if isinstance(config, Degradation):
+        return config
+    if isinstance(config, str):
+        return parse(config)
+    if isinstance(config, Op):
+        return Degradation([config])
+    if not isinstance(config, (list, tuple)):
+        raise TypeError(f"degradation config must be a spec string or a list, got {type(config).__name__}")
+    ops: List[Op] = []
+    for i, entry in enumerate(config):
+        if isinstance(entry, Op):
+            ops.append(entry)
+        elif isinstance(entry, str):
+            ops.extend(parse(entry).ops)
+        elif isinstance(entry, Mapping):
+            if "op" not in entry:
+                raise ValueError(f"degradation config entry {i} {dict(entry)!r} has no 'op' key")
+            kwargs = {k: v for k, v in entry.items() if k != "op"}
+            ops.append(_create(entry["op"], [], kwargs, f"degradation config entry {i}"))
+        else:
+            raise TypeError(f"degradation config entry {i} must be a dict, a spec string or an Op, got {entry!r}")
+    return Degradation(ops)
+
+
+def _format_value(v) -> str:
+    if v is None or isinstance(v, bool):
+        return {None: "none", True: "true", False: "false"}[v]
+    if isinstance(v, str):
+        return v if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) and v.lower() not in _KEYWORDS else repr(v)
+    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return f"{v[0]}x{v[1]}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_format_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def _format_op(op: Op) -> str:
+    args = ", ".join(f"{k}={_format_value(v)}" for k, v in op.get_config().items())
+    return f"{op.name}({args})"

@@ -103,7 +103,10 @@ class IdentityFolder:
         extensions = tuple(e.lower() for e in extensions)
         folders = sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
         if not folders:
-            raise ValueError(f"{self.root}: no identity folders (expected root/<identity>/<image>)")
+            hint = ""
+            if os.path.isfile(os.path.join(self.root, "dataset.json")):
+                hint = "; it holds a packed TFRecord dataset: read it with lrfr_tf.data.tfrecord.TFRecordSource"
+            raise ValueError(f"{self.root}: no identity folders (expected root/<identity>/<image>){hint}")
         self.class_names = _class_names_from(label_map) if label_map is not None else folders
         self.label_map: Dict[str, int] = {name: i for i, name in enumerate(self.class_names)}
         unknown = [f for f in folders if f not in self.label_map]

@@ -36,6 +36,8 @@ def test_pack_writes_shards_label_map_and_metadata(packed):
     records = tfrecord.TFRecordSource(out)
     assert len(records) == 300 and records.num_classes == 30
     assert records.class_names == source.class_names and records.label_map == source.label_map
+    with pytest.raises(ValueError, match="packed TFRecord dataset: read it with .*TFRecordSource"):
+        folders.IdentityFolder(out)
 
 
 def test_reader_gives_the_same_images_and_labels_as_the_folder_reader(packed):

@@ -21,25 +21,9 @@ from lrfr_tf.train import defaults as D
 
 
 def get_config():
-    config = D.base_config("arcface", method="classifier")
-    config.data.train = "data/ms1mv2"
-    config.data.batch_size = 512
-    config.model.backbone = "iresnet100"
-    config.model.embedding_dim = 512
-    config.model.backbone_kwargs = {}
-    config.model.head = "arcface"
-    config.model.head_kwargs = {"scale": 64.0, "margin": 0.5}
     steps = 180_000
-    config.stages.train = D.stage(steps, main=D.update(
-        ["backbone", "head"], {"ce": 1.0},
-        D.optimizer("sgd", lr=0.1, schedule="piecewise", boundaries=[100_000 / steps, 160_000 / steps],
-                    momentum=0.9, weight_decay=5e-4)))
-    config.eval.every = 10_000
-    config.scales.smoke = D.merge(D.smoke_backbone(), {
-        "data": {"train": D.SAMPLE_CELEBA, "batch_size": 8},
-        "stages": {"train": {"steps": 6}},
-        "checkpoint": {"every": 3},
-        "log": {"every": 1},
-        "eval": {"every": 0, "sizes": [8, 14]},
-    })
+    config = D.recognition_config("arcface", "classifier", steps, batch_size=512, backbone="iresnet100",
+                                  head="arcface", head_kwargs={"scale": 64.0, "margin": 0.5}, lr=0.1,
+                                  boundaries=[100_000 / steps, 160_000 / steps], weight_decay=5e-4)
+    config.scales.smoke = D.smoke_scale(steps=6)
     return config

@@ -89,3 +89,34 @@ def resolve_path(path: str) -> str:
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidate = os.path.join(repo, path)
     return candidate if os.path.exists(candidate) else path
+
+
+def recognition_config(name: str, method: str, steps: int, batch_size: int = 512, backbone: str = "iresnet50",
+                       head: str = "arcface", head_kwargs: Dict | None = None, lr: float = 0.1,
+                       boundaries: Sequence[float] = (0.5, 0.75, 0.9), weight_decay: float = 5e-4,
+                       losses: Dict[str, float] | None = None, train: str = "data/ms1mv2") -> Config:
+    """One-stage backbone + margin-head training with SGD (momentum 0.9) and a step schedule."""
+    config = base_config(name, method)
+    config.data.train = train
+    config.data.batch_size = batch_size
+    config.model.backbone = backbone
+    config.model.embedding_dim = 512
+    config.model.backbone_kwargs = {}
+    config.model.head = head
+    config.model.head_kwargs = dict(head_kwargs if head_kwargs is not None else {"scale": 64.0, "margin": 0.5})
+    config.stages.train = stage(steps, main=update(
+        ["backbone", "head"], losses or {"ce": 1.0},
+        optimizer("sgd", lr=lr, schedule="piecewise", boundaries=boundaries, momentum=0.9, weight_decay=weight_decay)))
+    config.eval.every = max(steps // 10, 1)
+    return config
+
+
+def smoke_scale(steps: int = 4, batch_size: int = 8, **extra) -> Dict:
+    """``scales.smoke`` of a one-stage recipe: the embedded CelebA sample, a narrow backbone, a few steps."""
+    return merge(smoke_backbone(), {
+        "data": {"train": SAMPLE_CELEBA, "batch_size": batch_size},
+        "stages": {"train": {"steps": steps}},
+        "checkpoint": {"every": 2},
+        "log": {"every": 1},
+        "eval": {"every": 0, "sizes": [8, 14]},
+    }, extra)

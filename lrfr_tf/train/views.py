@@ -1,16 +1,9 @@
-"""Degraded views for training: a recipe's degradation spec applied per element or to a fraction of a batch."""
+"""Degraded views for training, built from a recipe's degradation spec (lrfr_tf.data.degrade)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
-
-import tensorflow as tf
-
-Degradation = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-
-
-def parse_degradation(spec: str) -> Optional[Degradation]:
-    """``degrade.parse(spec)`` (e.g. ``"resolution(sizes=[7,14,20], probs=[1,1,2])"``); "" -> None."""
+def parse_degradation(spec: str):
+    """``degrade.parse(spec)`` (e.g. ``"resolution(sizes=[7,14,20], probs=[1,1,2])|resize()"``); "" -> None."""
     if not spec:
         return None
     from lrfr_tf.data import degrade
@@ -18,16 +11,18 @@ def parse_degradation(spec: str) -> Optional[Degradation]:
     return degrade.parse(spec)
 
 
-def degrade_fraction(images: tf.Tensor, seed: tf.Tensor, degradation: Degradation, fraction: float) -> tf.Tensor:
-    """Degrade the first ``round(fraction * B)`` images of a shuffled batch [B, H, W, C].
+def lr_view(degradation, out_key: str):
+    """``map_fn(features, seed)`` writing the degraded ``image`` to ``out_key``, back at the image size
+    (Knoche et al.: bicubic down, bicubic up). ``out_key="image"`` degrades in place."""
+    from lrfr_tf.data import degrade
 
-    Batch training (Knoche et al. 2021, Sec. 5.1): each batch holds exactly that share of
-    degraded images; the order of the batch is already random, so which ones is random too.
-    Every image gets its own sub-seed of the batch seed.
-    """
-    batch = tf.shape(images)[0]
-    count = tf.cast(tf.round(fraction * tf.cast(batch, tf.float32)), tf.int32)
-    seeds = tf.random.experimental.stateless_split(seed, batch)
-    degraded = tf.map_fn(lambda a: degradation(a[0], a[1]), (images[:count], seeds[:count]),
-                         fn_output_signature=tf.TensorSpec(images.shape[1:], tf.float32))
-    return tf.concat([tf.reshape(degraded, tf.shape(images[:count])), images[count:]], axis=0)
+    return degrade.PairedViews(degradation, key="image", lr_key=out_key, upsample=True)
+
+
+def batch_mix(degradation, fraction: float):
+    """``batch_map_fn``: exactly ``round(fraction * B)`` randomly chosen images of each batch degraded
+    (batch training, Knoche et al. 2021); ``batch["degraded"]`` marks them."""
+    from lrfr_tf.data import degrade
+
+    back_up = degrade.Degradation(list(degradation.ops) + [degrade.Resize()])  # no-op if already full size
+    return degrade.BatchMix(back_up, fraction=fraction, exact=True)

@@ -48,12 +48,12 @@ class Classifier(Method):
         flip = bool(self.config.data.get("flip", True))
         per_element = self.degradation is not None and self.fraction == 1.0
 
+        degrade = views.lr_view(self.degradation, "image") if per_element else None
+
         def fn(features, seed):
             s = tf.random.experimental.stateless_split(seed, 2)
             features = flip_augment(features, s[0], flip)
-            if per_element:
-                features = {**features, "image": self.degradation(features["image"], s[1])}
-            return features
+            return degrade(features, s[1]) if degrade is not None else features
 
         return fn
 
@@ -61,10 +61,7 @@ class Classifier(Method):
         if self.degradation is None or self.fraction in (0.0, 1.0):
             return None
 
-        def fn(batch, seed):
-            return {**batch, "image": views.degrade_fraction(batch["image"], seed, self.degradation, self.fraction)}
-
-        return fn
+        return views.batch_mix(self.degradation, self.fraction)
 
     def loss_terms(self, models, batch, trainable, needed):
         backbone, head = models["backbone"], models["head"]

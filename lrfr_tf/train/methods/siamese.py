@@ -33,9 +33,9 @@ class Siamese(Method):
         specs = list(config.siamese.views)
         if not specs:
             raise ValueError("siamese.views is empty: list one degradation spec per LR branch")
-        self.views = [views.parse_degradation(s) for s in specs]
-        if any(v is None for v in self.views):
+        if not all(specs):
             raise ValueError(f"siamese.views has an empty spec: {specs}")
+        self.views = [views.lr_view(views.parse_degradation(s), f"lr{k}") for k, s in enumerate(specs)]
         kwargs = config.siamese.get("distance_kwargs", {})
         self.distance = create_loss(config.siamese.get("distance", "cosine_distance"),
                                     **(kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)))
@@ -62,7 +62,7 @@ class Siamese(Method):
             seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.views))
             features = flip_augment(features, seeds[0], flip)
             for k, view in enumerate(self.views):
-                features[f"lr{k}"] = view(features["image"], seeds[k + 1])
+                features = view(features, seeds[k + 1])
             return features
 
         return fn

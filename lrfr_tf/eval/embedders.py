@@ -1,0 +1,412 @@
+"""Face embedders behind one interface: Keras model, SavedModel directory, .tflite file.
+
+``Embedder.embed(images)`` takes RGB images in [0, 255] (uint8 or float, any
+size; resized to the model size with the preprocessing's ``resize_method``),
+applies the embedder's ``Preprocessing`` and returns L2-normalised float32
+embeddings [N, D]. Batches are padded to the model batch size, so fixed-batch
+TFLite models (the reference MobileFaceNet takes exactly [2, 112, 112, 3]) and
+traced Keras functions see one input shape.
+
+Flip augmentation (as in the insightface/ArcFace evaluation code): the raw
+outputs for the image and its horizontal mirror are summed (``flip="sum"``,
+D stays) or concatenated (``flip="concat"``, 2D), then L2-normalised.
+
+Preprocessing comes, in this order, from the ``preprocessing`` argument, the
+Keras model's ``.preprocessing`` attribute, a ``preprocessing.json`` sidecar
+(inside a SavedModel directory, or ``<model stem>.preprocessing.json`` beside a
+file) holding ``Preprocessing.get_config()``, else the ArcFace default
+(RGB, (x - 127.5) / 128) with a logged warning; ``preprocessing_source`` says
+which one was used.
+
+``fingerprint`` = sha256 of (model bytes or weights, preprocessing, flip): the
+identity of the embedding function, used by reports and the embedding cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from lrfr_tf.preprocessing import ARCFACE, Preprocessing
+
+log = logging.getLogger(__name__)
+
+FLIP_MODES = (None, "sum", "concat")
+
+
+class NonFiniteEmbeddingError(ValueError):
+    """The model produced NaN/inf embeddings; ``indices`` are the offending input rows."""
+
+    def __init__(self, message: str, indices: np.ndarray):
+        super().__init__(message)
+        self.indices = indices
+
+
+def sha256_file(path: str, h=None) -> str:
+    h = h or hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_tree(root: str) -> str:
+    """sha256 over every file of a directory (relative paths and contents, sorted)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            h.update(os.path.relpath(path, root).encode() + b"\0")
+            sha256_file(path, h)
+    return h.hexdigest()
+
+
+def as_preprocessing(spec: Any) -> Optional[Preprocessing]:
+    """None, a Preprocessing, a config dict, a JSON string/file, or "arcface"."""
+    if spec is None or isinstance(spec, Preprocessing):
+        return spec
+    if isinstance(spec, dict):
+        return Preprocessing.from_config(spec)
+    if isinstance(spec, str):
+        if spec.lower() == "arcface":
+            return ARCFACE
+        if os.path.isfile(spec):
+            with open(spec, "r", encoding="utf-8") as f:
+                return Preprocessing.from_config(json.load(f))
+        try:
+            return Preprocessing.from_config(json.loads(spec))
+        except json.JSONDecodeError:
+            raise ValueError(f"preprocessing {spec!r} is not 'arcface', a JSON file or a JSON config") from None
+    raise TypeError(f"cannot make a Preprocessing from {type(spec).__name__}")
+
+
+def sidecar_preprocessing(model_path: str) -> Optional[Preprocessing]:
+    if os.path.isdir(model_path):
+        candidates = [os.path.join(model_path, "preprocessing.json"), os.path.join(model_path, "assets", "preprocessing.json")]
+    else:
+        candidates = [os.path.splitext(model_path)[0] + ".preprocessing.json"]
+    for c in candidates:
+        if os.path.isfile(c):
+            return as_preprocessing(c)
+    return None
+
+
+def _resolve_preprocessing(*candidates: tuple) -> tuple:
+    """First non-None (preprocessing, source) pair, else the ArcFace default."""
+    for pre, source in candidates:
+        if pre is not None:
+            return pre, source
+    return ARCFACE, "default"
+
+
+class Embedder:
+    """Base class: subclasses implement ``_infer`` (and ``model_hash``, ``raw_dim``)."""
+
+    kind = "embedder"
+
+    def __init__(self, name: str, preprocessing: Preprocessing, preprocessing_source: str, flip: Optional[str], batch_size: int):
+        if flip == "none":
+            flip = None
+        if flip not in FLIP_MODES:
+            raise ValueError(f"flip must be one of none, sum, concat; got {flip!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.name = name
+        self.preprocessing = preprocessing
+        self.preprocessing_source = preprocessing_source
+        if preprocessing_source == "default":
+            log.warning("%s: no preprocessing given or attached; assuming the ArcFace default %s", name, preprocessing.to_json())
+        self.flip = flip
+        self.batch_size = int(batch_size)
+        self._fingerprint = None
+        self._dim = None
+
+    # -- to implement -------------------------------------------------------
+    @property
+    def model_hash(self) -> str:
+        raise NotImplementedError
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """Normalised input float32 [batch_size, H, W, 3] -> raw outputs."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(self.model_hash.encode())
+            h.update(self.preprocessing.to_json().encode())
+            h.update(str(self.flip).encode())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    @property
+    def embedding_dim(self) -> int:
+        if self._dim is None:
+            dim = self._forward(np.zeros((1, *self.preprocessing.size, 3), np.float32)).shape[1]
+            self._dim = dim * (2 if self.flip == "concat" else 1)
+        return self._dim
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """Run in batches of ``batch_size``, padding the last one; check the output is 2-D."""
+        n = x.shape[0]
+        outs = []
+        for start in range(0, n, self.batch_size):
+            chunk = x[start : start + self.batch_size]
+            pad = self.batch_size - chunk.shape[0]
+            if pad:
+                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+            out = np.asarray(self._infer(chunk))
+            if out.ndim != 2 or out.shape[0] != self.batch_size:
+                raise ValueError(
+                    f"{self.name}: model output has shape {list(out.shape)} for a batch of {self.batch_size}; "
+                    "an embedder needs a 2-D [batch, embedding_dim] output"
+                )
+            outs.append(out[: chunk.shape[0] - pad])
+        return np.concatenate(outs).astype(np.float32)
+
+    def _prepare(self, images) -> np.ndarray:
+        x = np.asarray(images)
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"{self.name}: expected RGB images [N, H, W, 3], got shape {list(x.shape)}")
+        x = x.astype(np.float32)
+        if tuple(x.shape[1:3]) != self.preprocessing.size:
+            import tensorflow as tf
+
+            x = tf.image.resize(x, self.preprocessing.size, method=self.preprocessing.resize_method, antialias=True)
+            x = np.clip(x.numpy(), 0.0, 255.0)
+        return self.preprocessing.normalize_numpy(x)
+
+    def embed(self, images) -> np.ndarray:
+        """RGB images in [0, 255] [N, H, W, 3] -> L2-normalised float32 [N, D]."""
+        x = self._prepare(images)
+        if x.shape[0] == 0:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        raw = self._forward(x)
+        if self.flip is not None:
+            mirrored = self._forward(np.ascontiguousarray(x[:, :, ::-1, :]))
+            raw = raw + mirrored if self.flip == "sum" else np.concatenate([raw, mirrored], axis=1)
+        bad = np.flatnonzero(~np.all(np.isfinite(raw), axis=1))
+        if bad.size:
+            raise NonFiniteEmbeddingError(
+                f"{self.name}: the model produced non-finite (NaN/inf) embeddings for {bad.size} of {raw.shape[0]} inputs "
+                f"(first input rows: {bad[:5].tolist()})",
+                bad,
+            )
+        norm = np.linalg.norm(raw, axis=1, keepdims=True)
+        return (raw / np.maximum(norm, 1e-12)).astype(np.float32)
+
+    def describe(self) -> Dict[str, Any]:
+        """Settings for reports."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model_sha256": self.model_hash,
+            "fingerprint": self.fingerprint,
+            "preprocessing": self.preprocessing.get_config(),
+            "preprocessing_source": self.preprocessing_source,
+            "flip": self.flip or "none",
+            "batch_size": self.batch_size,
+            "embedding_dim": self.embedding_dim,
+        }
+
+
+class KerasEmbedder(Embedder):
+    """A Keras model mapping normalised images [B, H, W, 3] to embeddings [B, D]."""
+
+    kind = "keras"
+
+    def __init__(
+        self,
+        model,
+        preprocessing=None,
+        flip=None,
+        batch_size: int = 64,
+        name: str | None = None,
+        model_hash: str | None = None,
+        sidecar: Preprocessing | None = None,
+    ):
+        import tensorflow as tf
+
+        pre, source = _resolve_preprocessing(
+            (as_preprocessing(preprocessing), "argument"),
+            (getattr(model, "preprocessing", None), "model"),
+            (sidecar, "sidecar"),
+        )
+        super().__init__(name or model.name, pre, source, flip, batch_size)
+        self.model = model
+        self._file_hash = model_hash
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    @property
+    def model_hash(self) -> str:
+        """sha256 of the .keras file it was loaded from, else of the class and every weight (computed now)."""
+        if self._file_hash is not None:
+            return self._file_hash
+        h = hashlib.sha256(type(self.model).__qualname__.encode())
+        for w in self.model.weights:
+            h.update(w.path.encode())
+            h.update(np.ascontiguousarray(np.asarray(w.numpy())).tobytes())
+        return h.hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        # Weights change during training: never memoise the hash of an in-memory model.
+        self._fingerprint = None
+        return super().fingerprint
+
+    def _infer(self, x):
+        out = self._call(x)
+        if not hasattr(out, "shape"):
+            raise ValueError(f"{self.name}: model returned {type(out).__name__}; an embedder needs a single [batch, D] tensor")
+        return np.asarray(out)
+
+
+class SavedModelEmbedder(Embedder):
+    """A SavedModel directory called through its ``serving_default`` signature (single input, single output)."""
+
+    kind = "saved_model"
+
+    def __init__(self, path: str, preprocessing=None, flip=None, batch_size: int = 64, name: str | None = None, signature: str = "serving_default"):
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        if signature not in loaded.signatures:
+            raise ValueError(f"{path}: SavedModel has no signature {signature!r}; it has {sorted(loaded.signatures)}")
+        fn = loaded.signatures[signature]
+        inputs = fn.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise ValueError(f"{path}: signature {signature!r} has inputs {sorted(inputs)}; an embedder needs exactly one image input")
+        (self._input_name, spec), = inputs.items()
+        outputs = fn.structured_outputs
+        if len(outputs) != 1:
+            raise ValueError(f"{path}: signature {signature!r} has outputs {sorted(outputs)}; an embedder needs exactly one")
+        self._output_name = next(iter(outputs))
+        if spec.shape.rank != 4:
+            raise ValueError(f"{path}: input {self._input_name!r} has shape {spec.shape}; expected [batch, H, W, 3]")
+        fixed_batch = spec.shape[0]
+        pre, source = _resolve_preprocessing((as_preprocessing(preprocessing), "argument"), (sidecar_preprocessing(path), "sidecar"))
+        super().__init__(name or os.path.basename(os.path.normpath(path)), pre, source, flip, fixed_batch or batch_size)
+        self._loaded, self._fn, self._dtype, self.path = loaded, fn, spec.dtype, path
+        self._hash = None
+
+    @property
+    def model_hash(self) -> str:
+        if self._hash is None:
+            self._hash = sha256_tree(self.path)
+        return self._hash
+
+    def _infer(self, x):
+        import tensorflow as tf
+
+        return self._fn(**{self._input_name: tf.constant(x, dtype=self._dtype)})[self._output_name].numpy()
+
+
+class TFLiteEmbedder(Embedder):
+    """A .tflite model run with ai_edge_litert.
+
+    A dynamic batch dimension (shape_signature -1) is resized to ``batch_size``;
+    a fixed batch (e.g. [2, 112, 112, 3]) is used as is and the last batch padded.
+    int8/uint8 inputs and outputs are (de)quantised with the tensor's scale and zero point.
+    """
+
+    kind = "tflite"
+
+    def __init__(self, path: str, preprocessing=None, flip=None, batch_size: int = 32, name: str | None = None, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: no such TFLite model")
+        interp = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count() or 1)
+        ins, outs = interp.get_input_details(), interp.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError(f"{path}: model has {len(ins)} inputs and {len(outs)} outputs; an embedder needs one image input and one output")
+        shape, signature = list(ins[0]["shape"]), list(ins[0].get("shape_signature", ins[0]["shape"]))
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(f"{path}: input shape {shape}; expected [batch, H, W, 3]")
+        if len(outs[0]["shape"]) != 2:
+            raise ValueError(f"{path}: output shape {list(outs[0]['shape'])} is not 2-D; an embedder needs [batch, embedding_dim]")
+        if signature[0] == -1:
+            interp.resize_tensor_input(ins[0]["index"], [batch_size, *shape[1:]])
+            batch = batch_size
+        else:
+            batch = int(shape[0])
+        interp.allocate_tensors()
+        model_size = (int(shape[1]), int(shape[2]))
+        pre, source = _resolve_preprocessing((as_preprocessing(preprocessing), "argument"), (sidecar_preprocessing(path), "sidecar"))
+        if source == "default":
+            pre = Preprocessing.from_config({**pre.get_config(), "size": model_size})
+        if pre.size != model_size:
+            raise ValueError(f"{path}: model input is {model_size[0]}x{model_size[1]} but the preprocessing says {pre.size}")
+        super().__init__(name or os.path.splitext(os.path.basename(path))[0], pre, source, flip, batch)
+        self.path = path
+        self._interp = interp
+        self._in, self._out = interp.get_input_details()[0], interp.get_output_details()[0]
+        self._hash = None
+
+    @property
+    def model_hash(self) -> str:
+        if self._hash is None:
+            self._hash = sha256_file(self.path)
+        return self._hash
+
+    def _infer(self, x):
+        dtype = self._in["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero = self._in["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero), info.min, info.max)
+        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=dtype))
+        self._interp.invoke()
+        out = self._interp.get_tensor(self._out["index"])
+        if np.issubdtype(out.dtype, np.integer):
+            scale, zero = self._out["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return out.copy()
+
+
+def load_embedder(
+    obj_or_path,
+    preprocessing=None,
+    flip: Optional[str] = None,
+    batch_size: Optional[int] = None,
+    name: Optional[str] = None,
+    num_threads: Optional[int] = None,
+) -> Embedder:
+    """An Embedder from a keras.Model, a .keras file, a SavedModel directory or a .tflite file.
+
+    ``batch_size`` (default 64; 32 for a dynamic-batch TFLite model) is ignored
+    by models with a fixed batch dimension.
+    """
+    if isinstance(obj_or_path, Embedder):
+        if preprocessing is not None or flip is not None:
+            raise ValueError("pass preprocessing/flip when creating the Embedder, not to load_embedder on an existing one")
+        return obj_or_path
+    import keras
+
+    if isinstance(obj_or_path, keras.Model):
+        return KerasEmbedder(obj_or_path, preprocessing, flip, batch_size or 64, name)
+    path = os.fspath(obj_or_path)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+        return SavedModelEmbedder(path, preprocessing, flip, batch_size or 64, name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model file or directory")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".tflite":
+        return TFLiteEmbedder(path, preprocessing, flip, batch_size or 32, name, num_threads)
+    if ext == ".keras":
+        import lrfr_tf.models  # noqa: F401  (registers the project's serializable classes)
+
+        model = keras.saving.load_model(path, compile=False)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return KerasEmbedder(model, preprocessing, flip, batch_size or 64, name or stem, sha256_file(path), sidecar_preprocessing(path))
+    raise ValueError(f"{path}: unknown model format {ext!r}; use a .tflite or .keras file or a SavedModel directory")

@@ -89,8 +89,8 @@ def build_model(model: keras.Model, input_shape) -> keras.Model:
 
 
 def load_pretrained(model: keras.Model, path: str) -> None:
-    """Copy weights into ``model`` from a .tflite (imported MobileFaceNet), a .keras file,
-    a .weights.h5 file or a training workdir's ``export/`` model.
+    """Copy weights into ``model`` from a .keras file (e.g. a training workdir's ``export/embedder.keras``)
+    or a .weights.h5 file.
 
     The architectures must match (same weight shapes in the same order).
     """
@@ -100,14 +100,10 @@ def load_pretrained(model: keras.Model, path: str) -> None:
     if path.endswith(".weights.h5"):
         model.load_weights(path)
         return
-    if path.endswith(".tflite"):
-        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
-
-        source = load_mobilefacenet_tflite(path)
-    elif path.endswith(".keras"):
+    if path.endswith(".keras"):
         source = keras.models.load_model(path, compile=False)
     else:
-        raise ValueError(f"{path}: pretrained weights must be a .tflite, .keras or .weights.h5 file")
+        raise ValueError(f"{path}: pretrained weights must be a .keras or .weights.h5 file (or a .tflite MobileFaceNet as model.init)")
     source_weights = source.get_weights()
     target = model.weights
     if len(source_weights) != len(target) or any(np.shape(a) != tuple(b.shape) for a, b in zip(source_weights, target)):
@@ -131,7 +127,23 @@ def import_components() -> None:
 
 
 def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
-    """``model_config``: backbone (registry name), embedding_dim, backbone_kwargs."""
+    """``model_config``: backbone (registry name), embedding_dim, backbone_kwargs, init.
+
+    ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights,
+    ``models.tflite_import``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
+    instead of creating ``backbone``: the pretrained starting point.
+    """
+    init = model_config.get("init", "")
+    if init.endswith(".tflite"):
+        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
+        from lrfr_tf.train.defaults import resolve_path
+
+        path = resolve_path(init)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: pretrained MobileFaceNet .tflite not found (config model.init)")
+        backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.get("init_batch_norm", True)))
+        logger.info("backbone: MobileFaceNet imported from %s", path)
+        return build_model(backbone, input_shape)
     from lrfr_tf.models.registry import create_backbone as create
 
     import_components()
@@ -139,6 +151,15 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
     kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
     backbone = create(model_config.backbone, embedding_dim=int(model_config.embedding_dim), **kwargs)
     return build_model(backbone, input_shape)
+
+
+def initialize_backbone(backbone: keras.Model, model_config) -> None:
+    """Load ``model_config.init`` weights (.keras / .weights.h5) into a registry-built backbone."""
+    init = model_config.get("init", "")
+    if init and not init.endswith(".tflite"):
+        from lrfr_tf.train.defaults import resolve_path
+
+        load_pretrained(backbone, resolve_path(init))
 
 
 def create_head(model_config, num_classes: int, embedding_dim: int):

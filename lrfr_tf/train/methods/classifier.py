@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from lrfr_tf.train import views
 from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
-                                  load_pretrained, per_example)
+                                  initialize_backbone, per_example)
 
 
 @METHODS.register("classifier")
@@ -38,8 +38,7 @@ class Classifier(Method):
         return {"backbone": backbone, "head": head}
 
     def initialize(self, models) -> None:
-        if self.config.model.get("init", ""):
-            load_pretrained(models["backbone"], self.config.model.init)
+        initialize_backbone(models["backbone"], self.config.model)
 
     def embedding_model(self, models) -> keras.Model:
         return models["backbone"]

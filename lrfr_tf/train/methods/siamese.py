@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from lrfr_tf.train import views
 from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
-                                  load_pretrained, per_example)
+                                  initialize_backbone, per_example)
 
 
 @METHODS.register("siamese")
@@ -49,8 +49,7 @@ class Siamese(Method):
         return {"backbone": backbone, "head": create_head(self.config.model, self.num_classes, backbone.embedding_dim)}
 
     def initialize(self, models) -> None:
-        if self.config.model.get("init", ""):
-            load_pretrained(models["backbone"], self.config.model.init)
+        initialize_backbone(models["backbone"], self.config.model)
 
     def embedding_model(self, models) -> keras.Model:
         return models["backbone"]

@@ -590,6 +590,14 @@ class JpegCompression(Op):
 
 # --------------------------------------------------------------------------- composition
 
+def _map_samples(fn, images, seeds, out_shape) -> tf.Tensor:
+    """[fn(images[i], seeds[i]) for i] stacked: a Python loop eagerly (fast), ``tf.map_fn`` in graphs."""
+    if tf.executing_eagerly():
+        return tf.stack([fn(x, s) for x, s in zip(images, seeds)]) if len(images) else tf.zeros([0, *out_shape])
+    spec = tf.TensorSpec(out_shape, tf.float32)
+    return tf.map_fn(lambda a: fn(a[0], a[1]), (images, seeds), fn_output_signature=spec)
+
+
 class Degradation:
     """A sequence of ops applied left to right; ``deg(image, seed)``.
 
@@ -639,8 +647,7 @@ class Degradation:
                 f"a batch needs a static image size and a fixed output size; {self.spec!r} on {images.shape} "
                 "gives sizes that vary per sample (end the spec with resize())")
         seeds = _split(seed, tf.shape(images)[0])
-        spec = tf.TensorSpec([out_hw[0], out_hw[1], images.shape[-1]], tf.float32)
-        return tf.map_fn(lambda a: self._single(a[0], a[1]), (images, seeds), fn_output_signature=spec)
+        return _map_samples(self._single, images, seeds, [out_hw[0], out_hw[1], images.shape[-1]])
 
     def output_hw(self, hw: Tuple[Optional[int], Optional[int]]) -> Optional[Tuple[int, int]]:
         """Static output size for the static input size ``hw``, or None if it varies per sample."""
@@ -750,8 +757,7 @@ class BatchMix:
         if None in in_hw or self.degradation.output_hw(in_hw) != in_hw:
             raise ValueError(f"BatchMix: {self.degradation.spec!r} must map images {in_hw} to the same static size "
                              "(end it with resize())")
-        spec = tf.TensorSpec(images.shape[1:], tf.float32)
-        degraded = tf.map_fn(lambda a: self.degradation._single(a[0], a[1]), (chosen, seeds), fn_output_signature=spec)
+        degraded = _map_samples(self.degradation._single, chosen, seeds, images.shape[1:])
         out = dict(batch)
         out[self.key] = tf.tensor_scatter_nd_update(images, index, degraded)
         out[self.mask_key] = mask

@@ -38,7 +38,7 @@ def _check_blocks(reference: Sequence, other: Sequence, what: str):
         if t.shape[1:] != o.shape[1:]:
             raise ValueError(
                 f"residual distillation: block {k} of the teacher has shape {t.shape}, of the {what} {o.shape}; "
-                "give ResidualAssistedStudent teacher_dims to project the channels"
+                "use a student of the teacher's block widths or distill the embeddings only (blocks[-1:])"
             )
 
 
@@ -89,15 +89,17 @@ class ResidualAssistedStudent(keras.Model):
 
     Args:
       student, assistant: backbones with ``call_with_blocks`` (usually the same
-        architecture, e.g. two IResNet-34); both take the same normalised input.
-      teacher_dims: channels of the teacher's blocks (last entry: its embedding
-        size). When given, every student and assistant block is projected to the
-        teacher's channels by a learned per-position linear map (a 1x1 conv), so a
-        teacher of another width (e.g. IResNet-50 512-d vs a 128-d student) can be
-        distilled. Without it the shapes must already match.
+        architecture, e.g. two IResNet-34 for an IResNet-50 teacher: the block
+        widths of the IResNets match, so every block can be distilled); both take
+        the same normalised input.
+      teacher_embedding_dim: when the teacher's embedding size differs from the
+        student's, a learned linear map on the student's and on the assistant's
+        embedding brings each to it (trained by L_S and L_A respectively).
+        Intermediate blocks are never projected: with a teacher of other widths,
+        distill the embeddings only (pass ``blocks[-1:]`` to the loss).
     """
 
-    def __init__(self, student, assistant, teacher_dims: Optional[Sequence[int]] = None, **kwargs):
+    def __init__(self, student, assistant, teacher_embedding_dim: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(student, dict):
             student = keras.saving.deserialize_keras_object(student)
@@ -108,14 +110,18 @@ class ResidualAssistedStudent(keras.Model):
                 raise ValueError(f"ResidualAssistedStudent: the {role} {type(net).__name__} has no call_with_blocks")
         self.student = student
         self.assistant = assistant
-        self.teacher_dims = None if teacher_dims is None else [int(c) for c in teacher_dims]
-        if self.teacher_dims is None:
-            self.student_adapters = self.assistant_adapters = None
+        self.teacher_embedding_dim = None if teacher_embedding_dim is None else int(teacher_embedding_dim)
+        if self.teacher_embedding_dim is None:
+            self.student_adapter = self.assistant_adapter = None
         else:
-            self.student_adapters = [keras.layers.Dense(c, name=f"student_adapter_{k}") for k, c in enumerate(self.teacher_dims)]
-            self.assistant_adapters = [
-                keras.layers.Dense(c, name=f"assistant_adapter_{k}") for k, c in enumerate(self.teacher_dims)
-            ]
+            self.student_adapter = keras.layers.Dense(self.teacher_embedding_dim, name="student_adapter")
+            self.assistant_adapter = keras.layers.Dense(self.teacher_embedding_dim, name="assistant_adapter")
+
+    def build(self, input_shape):
+        size = self.student.preprocessing.size
+        shape = [1 if input_shape[0] is None else input_shape[0]]
+        shape += [s if d is None else d for d, s in zip(input_shape[1:3], size)] + [input_shape[-1]]
+        self.call(tf.zeros(shape, tf.float32))
 
     @property
     def preprocessing(self):
@@ -123,26 +129,23 @@ class ResidualAssistedStudent(keras.Model):
 
     @property
     def embedding_dim(self):
-        return self.teacher_dims[-1] if self.teacher_dims else self.student.embedding_dim
+        return self.teacher_embedding_dim or self.student.embedding_dim
 
-    def _project(self, blocks, adapters):
-        if adapters is None:
-            return blocks
-        if len(adapters) != len(blocks):
-            raise ValueError(f"teacher_dims has {len(adapters)} entries, the backbone gives {len(blocks)} blocks")
-        return [adapter(b) for adapter, b in zip(adapters, blocks)]
+    @staticmethod
+    def _adapt(blocks, adapter):
+        return blocks if adapter is None else blocks[:-1] + [adapter(blocks[-1])]
 
     def call_with_blocks(self, images, training=None):
-        """(student blocks, assistant blocks), each [block outputs..., embedding] in the teacher's channels."""
-        student = self._project(distillation_blocks(self.student, images, training), self.student_adapters)
-        assistant = self._project(distillation_blocks(self.assistant, images, training), self.assistant_adapters)
+        """(student blocks, assistant blocks), each [block outputs..., embedding] (see ``distillation_blocks``)."""
+        student = self._adapt(distillation_blocks(self.student, images, training), self.student_adapter)
+        assistant = self._adapt(distillation_blocks(self.assistant, images, training), self.assistant_adapter)
         return student, assistant
 
     def call(self, images, training=None):
         student = self.student(images, training=training)
         assistant = self.assistant(images, training=training)
-        if self.teacher_dims is not None:
-            student, assistant = self.student_adapters[-1](student), self.assistant_adapters[-1](assistant)
+        if self.teacher_embedding_dim is not None:
+            student, assistant = self.student_adapter(student), self.assistant_adapter(assistant)
         return student + assistant
 
     def get_config(self):
@@ -150,7 +153,7 @@ class ResidualAssistedStudent(keras.Model):
         config.update(
             student=keras.saving.serialize_keras_object(self.student),
             assistant=keras.saving.serialize_keras_object(self.assistant),
-            teacher_dims=self.teacher_dims,
+            teacher_embedding_dim=self.teacher_embedding_dim,
         )
         return config
 

@@ -24,9 +24,12 @@ class IdentityLoss(keras.losses.Loss):
     ``y_true`` / ``y_pred``: HR / SR images, float32 RGB in [0, 255] (the lrfr_tf
     image convention). Both are resized to ``preprocessing.size`` (with its
     ``resize_method``) when their size differs, normalised with the recognizer's
-    ``Preprocessing`` and embedded in one batch with ``training=False`` (frozen
-    batch-norm statistics). No gradient flows through the HR embedding; the
-    recognizer's weights must not be given to the optimizer.
+    ``Preprocessing`` and embedded with ``training=False`` (frozen batch-norm
+    statistics). No gradient flows through the HR embedding; the recognizer's
+    weights must not be given to the optimizer.
+
+    ``get_config`` holds the recognizer's architecture (like any Keras config),
+    not its weights: restore those from the recognizer's own checkpoint.
 
     Args:
       recognizer: Keras model mapping normalised faces to embeddings.
@@ -60,23 +63,16 @@ class IdentityLoss(keras.losses.Loss):
         self.preprocessing = preprocessing
         self.distance = distance
 
-    def fit_size(self, images):
-        """[0, 255] images resized to the recognizer's input size when they differ."""
+    def embed(self, images):
+        """Recognizer embeddings of [0, 255] RGB images (resized and normalised as the recognizer expects)."""
         size = tuple(self.preprocessing.size)
         if tuple(images.shape[1:3]) != size:
             images = tf.image.resize(images, size, method=self.preprocessing.resize_method)
-        return images
-
-    def embed(self, images):
-        """Recognizer embeddings of [0, 255] RGB images (resized and normalised as the recognizer expects)."""
-        images = self.fit_size(images)
         return tf.cast(self.recognizer(self.preprocessing.normalize(images), training=False), tf.float32)
 
     def call(self, y_true, y_pred):
-        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
-        batch = tf.shape(y_pred)[0]
-        embeddings = self.embed(tf.concat([self.fit_size(y_pred), self.fit_size(y_true)], axis=0))
-        sr, hr = embeddings[:batch], tf.stop_gradient(embeddings[batch:])
+        sr = self.embed(tf.cast(y_pred, tf.float32))
+        hr = tf.stop_gradient(self.embed(tf.stop_gradient(tf.cast(y_true, tf.float32))))
         if self.distance == "cosine":
             return cosine_distance(hr, sr)
         return tf.reduce_mean(tf.square(sr - hr), axis=-1)

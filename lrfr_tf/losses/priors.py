@@ -81,6 +81,7 @@ class ParsingCrossEntropyLoss(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
+        y_true, y_pred = tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred)
         log_probs = tf.nn.log_softmax(tf.cast(y_pred, tf.float32), axis=-1)
         if y_true.shape.rank == y_pred.shape.rank - 1:
             y_true = tf.one_hot(tf.cast(y_true, tf.int32), tf.shape(y_pred)[-1], dtype=tf.float32)

@@ -60,7 +60,7 @@ class SoftmaxHead(keras.layers.Layer):
         kernel_initializer="glorot_normal",
         **kwargs,
     ):
-        # Inputs are cast to float32 by hand: the head always computes in float32.
+        # No autocasting of inputs or weights: the head always computes in float32.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if int(num_classes) < 1:
@@ -80,9 +80,12 @@ class SoftmaxHead(keras.layers.Layer):
             shape=(int(dim), self.num_classes),
             initializer=self.kernel_initializer,
             dtype="float32",
+            autocast=False,
         )
         if self.use_bias and not self.normalize:
-            self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros", dtype="float32")
+            self.bias = self.add_weight(
+                name="bias", shape=(self.num_classes,), initializer="zeros", dtype="float32", autocast=False
+            )
         else:
             self.bias = None
 

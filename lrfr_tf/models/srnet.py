@@ -25,8 +25,13 @@ def to_unit_range(images):
 
 
 def from_unit_range(x):
-    """[-1, 1] -> [0, 255]."""
-    return (x + 1.0) * 127.5
+    """[-1, 1] -> [0, 255].
+
+    The offset is a per-channel vector, not a scalar: the TFLite converter folds a
+    scalar add that follows a transposed conv into a 1-element bias, which the
+    TRANSPOSE_CONV kernel rejects (and XNNPACK turns into NaN outputs).
+    """
+    return x * 127.5 + tf.fill([x.shape[-1]], 127.5)
 
 
 class ImageModel(keras.Model):

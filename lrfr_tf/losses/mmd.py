@@ -2,9 +2,10 @@
 
 Gretton et al., "A Kernel Two-Sample Test", JMLR 2012:
 
-  biased (eq. 5):   MMD_b^2 = 1/m^2 sum_ij k(x_i, x_j) + 1/n^2 sum_ij k(y_i, y_j) - 2/(mn) sum_ij k(x_i, y_j)
-  unbiased (eq. 3): MMD_u^2 = 1/(m(m-1)) sum_{i!=j} k(x_i, x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i, y_j)
-                              - 2/(mn) sum_ij k(x_i, y_j)
+  biased (V-statistic, the square of MMD_b):
+      MMD_b^2 = 1/m^2 sum_ij k(x_i, x_j) + 1/n^2 sum_ij k(y_i, y_j) - 2/(mn) sum_ij k(x_i, y_j)
+  unbiased (Lemma 6):
+      MMD_u^2 = 1/(m(m-1)) sum_{i!=j} k(x_i, x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i, y_j) - 2/(mn) sum_ij k(x_i, y_j)
 
 with the multi-kernel k(a, b) = sum_u exp(-||a - b||^2 / (2 sigma_u^2)) (Long et
 al., DAN, 2015). The bandwidths are either given (``sigmas``) or data-driven:

@@ -3,7 +3,7 @@
 ``render_landmark_heatmaps`` turns 5-point (or any L-point) landmarks into the
 Gaussian heatmap targets of the landmark path; ``HeatmapMSELoss`` and
 ``ParsingCrossEntropyLoss`` supervise the landmark and parsing paths (FSRNet,
-Chen et al. 2018, eq. 3-4, and RIM's tri-path generator).
+Chen et al. 2018; RIM's tri-path generator).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ embedding and its class weight; s = scale):
   softmax     W^T x + b, or s * cos(theta) with ``normalize=True`` (NormFace)
   sphereface  ||x|| * (lambda * cos(theta) + psi(theta)) / (1 + lambda),
               psi(theta) = (-1)^k cos(m theta) - 2k, theta in [k pi/m, (k+1) pi/m]
-              (A-Softmax, Liu et al. 2017, eq. 7 and the lambda annealing of the
-              reference implementation)
-  cosface     s * (cos(theta) - m)   (CosFace, Wang et al. 2018, eq. 4;
+              (A-Softmax, Liu et al. 2017, with the lambda annealing of the
+              reference Caffe implementation)
+  cosface     s * (cos(theta) - m)   (CosFace / LMCL, Wang et al. 2018;
               AM-Softmax, Wang et al. 2018); also registered as ``am_softmax``
   arcface     s * cos(theta + m)     (ArcFace, Deng et al. 2019, eq. 3), with the
               insightface fallback cos(theta) - m sin(m) when theta + m > pi,
@@ -142,7 +142,10 @@ class MarginHead(SoftmaxHead):
     def margin_cosine(self, embeddings, labels):
         """[B, C] cosines with the target entry replaced by f(cos(theta_y)) (before scaling)."""
         cos = self.cosine(embeddings)
-        one_hot = tf.one_hot(tf.cast(labels, tf.int32), self.num_classes, dtype=tf.float32)
+        labels = tf.cast(labels, tf.int32)
+        tf.debugging.assert_less(labels, self.num_classes, message=f"{self.name}: label >= num_classes")
+        tf.debugging.assert_non_negative(labels, message=f"{self.name}: negative label")
+        one_hot = tf.one_hot(labels, self.num_classes, dtype=tf.float32)
         cos_y = tf.reduce_sum(cos * one_hot, axis=-1)
         return cos + one_hot * tf.expand_dims(self.target_logit(cos_y) - cos_y, -1)
 
@@ -161,7 +164,7 @@ class MarginHead(SoftmaxHead):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CosFaceHead(MarginHead):
-    """CosFace / AM-Softmax: target logit s * (cos(theta_y) - m) (Wang et al. 2018, eq. 4)."""
+    """CosFace / AM-Softmax: target logit s * (cos(theta_y) - m) (Wang et al. 2018)."""
 
     def __init__(self, num_classes: int, scale: float = 64.0, margin: float = 0.35, **kwargs):
         super().__init__(num_classes, scale=scale, **kwargs)
@@ -243,7 +246,7 @@ def chebyshev_cos_m_theta(cos, m: int):
 
 
 def sphereface_psi(cos, m: int):
-    """psi(theta) = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi) in [0, m-1] (SphereFace eq. 7).
+    """psi(theta) = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi) in [0, m-1] (SphereFace, A-Softmax).
 
     Monotonically decreasing on [0, pi], from 1 to 1 - 2m. k is found by comparing
     cos(theta) with cos(j pi / m), so no acos is needed (and k has no gradient).
@@ -259,7 +262,7 @@ class SphereFaceHead(MarginHead):
     """A-Softmax (SphereFace, Liu et al. 2017): normalised weights, unnormalised features.
 
     Logits ||x|| cos(theta_j); the target logit is ||x|| (lambda cos(theta_y) +
-    psi(theta_y)) / (1 + lambda) with psi from ``sphereface_psi`` (eq. 7), and
+    psi(theta_y)) / (1 + lambda) with psi from ``sphereface_psi``, and
     lambda annealed as in the reference implementation:
     lambda = max(lambda_min, base * (1 + gamma * iteration)^(-power)).
 

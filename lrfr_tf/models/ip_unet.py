@@ -36,6 +36,8 @@ class IdentityPreservingUNet(ImageModel):
       dropout_rate: dropout of the first ``num_dropout`` decoder blocks.
       num_dropout: decoder blocks with dropout.
       channels: image channels.
+      seed: seed of the dropout masks (their generator state is a weight of the
+        model, so a resumed run continues the same mask sequence).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class IdentityPreservingUNet(ImageModel):
         dropout_rate: float = 0.5,
         num_dropout: int = 3,
         channels: int = 3,
+        seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -54,6 +57,7 @@ class IdentityPreservingUNet(ImageModel):
         self.filters, self.max_filters, self.num_levels = int(filters), int(max_filters), int(num_levels)
         self.dropout_rate, self.num_dropout = float(dropout_rate), int(num_dropout)
         self.channels = self.in_channels = int(channels)
+        self.seed = int(seed)
         self.scale = 1
         self.input_multiple = 2**self.num_levels
 
@@ -76,7 +80,7 @@ class IdentityPreservingUNet(ImageModel):
                 )
             )
             self.up_norms.append(keras.layers.BatchNormalization(name=f"up{j}_bn"))
-            self.up_dropouts.append(keras.layers.Dropout(self.dropout_rate, name=f"up{j}_dropout") if j < self.num_dropout else None)
+            self.up_dropouts.append(keras.layers.Dropout(self.dropout_rate, seed=self.seed + j, name=f"up{j}_dropout") if j < self.num_dropout else None)
         self.up_acts = [keras.layers.ReLU(name=f"up{j}_relu") for j in range(self.num_levels - 1)]
         self.to_rgb = keras.layers.Conv2DTranspose(
             self.channels, 4, strides=2, padding="same", kernel_initializer=_INIT, activation="tanh", name="to_rgb"
@@ -108,6 +112,7 @@ class IdentityPreservingUNet(ImageModel):
             dropout_rate=self.dropout_rate,
             num_dropout=self.num_dropout,
             channels=self.channels,
+            seed=self.seed,
         )
         return config
 

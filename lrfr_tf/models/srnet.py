@@ -69,7 +69,7 @@ class SRNet(ImageModel):
 
     conv5x5(d) -> 1x1 shrink (s) -> ``num_mapping`` x conv3x3(s) -> 1x1 expand (d)
     -> 9x9 transposed conv with stride ``scale``; a PReLU (one slope per channel)
-    follows every conv but the last (Dong et al. 2016, Sec. 3.1). Input [B, h, w, 3] -> output [B, h*scale, w*scale, 3].
+    follows every conv but the last (Dong et al. 2016). Input [B, h, w, 3] -> output [B, h*scale, w*scale, 3].
 
     Args:
       scale: integer upscaling factor.

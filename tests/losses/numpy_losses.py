@@ -33,7 +33,7 @@ def np_logexp_grad_wrt_y(x, y, p, normalization="p_dim"):
 
 
 def np_mmd2(x, y, sigmas=None, num_kernels=5, kernel_mul=2.0, estimator="biased"):
-    """Gretton et al. 2012 eq. 3 (unbiased) / eq. 5 (biased) with a sum of Gaussian kernels."""
+    """Gretton et al. 2012: unbiased (Lemma 6) or biased (all pairs) MMD^2 with a sum of Gaussian kernels."""
     x = x.reshape(len(x), -1).astype(np.float64)
     y = y.reshape(len(y), -1).astype(np.float64)
     z = np.concatenate([x, y])

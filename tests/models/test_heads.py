@@ -226,3 +226,9 @@ def test_bad_arguments_raise():
         create_head("sphereface", num_classes=3, margin=1.5)
     with pytest.raises(ValueError, match="margin"):
         create_head("arcface", num_classes=3, margin=2.0)
+
+
+def test_out_of_range_labels_raise():
+    head = make("arcface")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label >= num_classes"):
+        head(tf.zeros([1, DIM]) + 1.0, tf.constant([NUM_CLASSES]))

@@ -124,7 +124,8 @@ def test_bad_input_shape_raises(name):
 
 
 def test_srnet_matches_fsrcnn_parameter_count():
-    """FSRCNN(d=56, s=12, m=4) has 12,464 weights (Dong et al. 2016, Sec. 3.2: single channel, no biases)."""
+    """FSRCNN(d=56, s=12, m=4) has 25d + sd + 9ms^2 + ds + 81d = 12,464 weights (Dong et al. 2016; Y channel,
+    biases and PReLU slopes not counted)."""
     net = SRNet(scale=3, features=56, shrink=12, num_mapping=4, channels=1)
     net(np.zeros((1, 8, 8, 1), np.float32))
     kernels = [w for w in net.weights if w.path.endswith("kernel")]
@@ -182,3 +183,13 @@ def test_discriminator_paths():
         loss = tf.reduce_sum(features * tf.random.stateless_normal(features.shape, seed=[1, 2]))
     grads = tape.gradient(loss, [s.kernel for s in net.stages])
     assert all(g is not None and np.any(g.numpy()) for g in grads)
+
+
+def test_ip_unet_dropout_is_seeded():
+    """Same seed, same weights -> the same training-mode dropout masks (deterministic runs)."""
+    x = images(128, 128)
+    a, b = tiny("ip_unet", seed=5), tiny("ip_unet", seed=5)
+    a(x), b(x)
+    b.set_weights(a.get_weights())
+    np.testing.assert_array_equal(a(x, training=True).numpy(), b(x, training=True).numpy())
+    assert not np.array_equal(a(x, training=True).numpy(), a(x, training=False).numpy())

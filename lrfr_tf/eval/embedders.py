@@ -247,12 +247,13 @@ class KerasEmbedder(Embedder):
 
     @property
     def model_hash(self) -> str:
-        """sha256 of the .keras file it was loaded from, else of the class and every weight (computed now)."""
+        """sha256 of the .keras file it was loaded from, else of the class and every weight's shape and
+        values in order (computed now; auto-generated layer names are left out)."""
         if self._file_hash is not None:
             return self._file_hash
         h = hashlib.sha256(type(self.model).__qualname__.encode())
         for w in self.model.weights:
-            h.update(w.path.encode())
+            h.update(str(tuple(w.shape)).encode())
             h.update(np.ascontiguousarray(np.asarray(w.numpy())).tobytes())
         return h.hexdigest()
 

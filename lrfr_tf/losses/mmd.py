@@ -33,7 +33,9 @@ def pairwise_squared_distances(x, y):
     return tf.maximum(x2 + tf.transpose(y2) - 2.0 * tf.matmul(x, y, transpose_b=True), 0.0)
 
 
-def kernel_bandwidths(sq_dists, sigmas: Optional[Sequence[float]] = None, num_kernels: int = 5, kernel_mul: float = 2.0):
+def kernel_bandwidths(
+    sq_dists, sigmas: Optional[Sequence[float]] = None, num_kernels: int = 5, kernel_mul: float = 2.0
+):
     """2 sigma_u^2 for every kernel u, float32 [U] (see module docstring)."""
     if sigmas is not None:
         return tf.constant([2.0 * float(s) ** 2 for s in sigmas], tf.float32)

@@ -12,8 +12,8 @@
    and predicted priors are concatenated and fused, decoded back to full size
    and added to the coarse image.
 
-Output: {"sr", "coarse": [B, H, W, 3] in [0, 255], "heatmaps": [B, H/2, W/2, L],
-"parsing_logits": [B, H/2, W/2, P]}; priors are predicted at stride
+Output (float32, also under a mixed-precision policy): {"sr", "coarse": [B, H, W, 3]
+in [0, 255], "heatmaps": [B, H/2, W/2, L], "parsing_logits": [B, H/2, W/2, P]}; priors are predicted at stride
 ``prior_stride`` = 2 of the output (render targets with
 ``lrfr_tf.losses.priors.render_landmark_heatmaps(..., image_size=(H, W))``).
 
@@ -37,8 +37,10 @@ from lrfr_tf.models.srnet import ImageModel, from_unit_range, to_unit_range
 _PACKAGE = "lrfr_tf"
 
 
-def _conv(filters, size, name, strides=1):
-    return keras.layers.Conv2D(filters, size, strides=strides, padding="same", kernel_initializer="he_normal", name=name)
+def _conv(filters, size, name, strides=1, use_bias=True):
+    return keras.layers.Conv2D(
+        filters, size, strides=strides, padding="same", use_bias=use_bias, kernel_initializer="he_normal", name=name
+    )
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -48,9 +50,9 @@ class HallucinationResidualBlock(keras.layers.Layer):
     def __init__(self, filters: int, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name="conv1")
+        self.conv1 = _conv(self.filters, 3, "conv1", use_bias=False)
         self.bn1 = keras.layers.BatchNormalization(name="bn1")
-        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name="conv2")
+        self.conv2 = _conv(self.filters, 3, "conv2", use_bias=False)
         self.bn2 = keras.layers.BatchNormalization(name="bn2")
 
     def call(self, x, training=None):
@@ -128,16 +130,26 @@ class FaceHallucinationNet(ImageModel):
         self.channels = self.in_channels = int(channels)
         self.input_multiple = self.prior_stride // math.gcd(self.prior_stride, self.scale)
 
-        self.upsample = keras.layers.UpSampling2D(self.scale, interpolation="bilinear", name="upsample") if self.scale > 1 else None
+        self.upsample = (
+            keras.layers.UpSampling2D(self.scale, interpolation="bilinear", name="upsample") if self.scale > 1 else None
+        )
         self.coarse_in = _conv(self.filters, 3, "coarse_in")
-        self.coarse_blocks = [HallucinationResidualBlock(self.filters, name=f"coarse_block{i}") for i in range(self.num_coarse_blocks)]
+        self.coarse_blocks = [
+            HallucinationResidualBlock(self.filters, name=f"coarse_block{i}") for i in range(self.num_coarse_blocks)
+        ]
         self.coarse_out = _conv(self.channels, 3, "coarse_out")
         self.global_path = HallucinationPath(self.filters, self.num_blocks, name="global_path")
         self.landmark_path = HallucinationPath(self.filters, self.num_blocks, self.num_landmarks, name="landmark_path")
-        self.parsing_path = HallucinationPath(self.filters, self.num_blocks, self.num_parsing_classes, name="parsing_path")
+        self.parsing_path = HallucinationPath(
+            self.filters, self.num_blocks, self.num_parsing_classes, name="parsing_path"
+        )
         self.fuse = _conv(self.filters, 1, "fuse")
-        self.fuse_blocks = [HallucinationResidualBlock(self.filters, name=f"fuse_block{i}") for i in range(self.num_blocks)]
-        self.up = keras.layers.Conv2DTranspose(self.filters, 4, strides=2, padding="same", kernel_initializer="he_normal", name="up")
+        self.fuse_blocks = [
+            HallucinationResidualBlock(self.filters, name=f"fuse_block{i}") for i in range(self.num_blocks)
+        ]
+        self.up = keras.layers.Conv2DTranspose(
+            self.filters, 4, strides=2, padding="same", kernel_initializer="he_normal", name="up"
+        )
         self.fine_out = _conv(self.channels, 3, "fine_out")
 
     def call(self, images, training=None):
@@ -148,7 +160,7 @@ class FaceHallucinationNet(ImageModel):
         y = tf.nn.relu(self.coarse_in(x))
         for block in self.coarse_blocks:
             y = block(y, training=training)
-        coarse = x + self.coarse_out(y)
+        coarse = x + tf.cast(self.coarse_out(y), tf.float32)
 
         features, _ = self.global_path(coarse, training=training)
         landmark_features, heatmaps = self.landmark_path(coarse, training=training)
@@ -159,12 +171,12 @@ class FaceHallucinationNet(ImageModel):
         y = tf.nn.relu(self.fuse(fused))
         for block in self.fuse_blocks:
             y = block(y, training=training)
-        sr = coarse + self.fine_out(tf.nn.relu(self.up(y)))
+        sr = coarse + tf.cast(self.fine_out(tf.nn.relu(self.up(y))), tf.float32)
         return {
             "sr": from_unit_range(sr),
             "coarse": from_unit_range(coarse),
-            "heatmaps": heatmaps,
-            "parsing_logits": parsing_logits,
+            "heatmaps": tf.cast(heatmaps, tf.float32),
+            "parsing_logits": tf.cast(parsing_logits, tf.float32),
         }
 
     def get_config(self):
@@ -230,7 +242,10 @@ class MixAdversarialDiscriminator(ImageModel):
             pooled.append(tf.reduce_mean(x, axis=[1, 2]))
         features = self.integrator(tf.concat(pooled, axis=-1))
         domain = tf.reduce_mean(tf.nn.leaky_relu(self.domain_conv(x), alpha=0.2), axis=[1, 2])
-        return {"features": features, "domain_logits": self.domain_logit(domain)}
+        return {
+            "features": tf.cast(features, tf.float32),
+            "domain_logits": tf.cast(self.domain_logit(domain), tf.float32),
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -218,7 +218,9 @@ class CombinedMarginHead(MarginHead):
     cos(theta), continuously and monotonically: cos(theta) - cos(theta_max) - 1 - m3.
     """
 
-    def __init__(self, num_classes: int, scale: float = 64.0, m1: float = 1.0, m2: float = 0.3, m3: float = 0.2, **kwargs):
+    def __init__(
+        self, num_classes: int, scale: float = 64.0, m1: float = 1.0, m2: float = 0.3, m3: float = 0.2, **kwargs
+    ):
         super().__init__(num_classes, scale=scale, **kwargs)
         if float(m1) < 1.0 or not 0.0 <= float(m2) < math.pi or float(m3) < 0.0:
             raise ValueError(f"combined margin needs m1 >= 1, 0 <= m2 < pi, m3 >= 0; got {(m1, m2, m3)}")
@@ -326,7 +328,9 @@ class SphereFaceHead(MarginHead):
     def get_config(self):
         config = super().get_config()
         config.pop("scale")
-        config.update(margin=self.margin, base=self.base, gamma=self.gamma, power=self.power, lambda_min=self.lambda_min)
+        config.update(
+            margin=self.margin, base=self.base, gamma=self.gamma, power=self.power, lambda_min=self.lambda_min
+        )
         return config
 
 

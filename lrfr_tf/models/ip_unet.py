@@ -67,7 +67,8 @@ class IdentityPreservingUNet(ImageModel):
             with_norm = 0 < i < self.num_levels - 1
             self.down_convs.append(
                 keras.layers.Conv2D(
-                    width, 4, strides=2, padding="same", use_bias=not with_norm, kernel_initializer=_INIT, name=f"down{i}"
+                    width, 4, strides=2, padding="same", use_bias=not with_norm, kernel_initializer=_INIT,
+                    name=f"down{i}",
                 )
             )
             self.down_norms.append(keras.layers.BatchNormalization(name=f"down{i}_bn") if with_norm else None)
@@ -80,7 +81,8 @@ class IdentityPreservingUNet(ImageModel):
                 )
             )
             self.up_norms.append(keras.layers.BatchNormalization(name=f"up{j}_bn"))
-            self.up_dropouts.append(keras.layers.Dropout(self.dropout_rate, seed=self.seed + j, name=f"up{j}_dropout") if j < self.num_dropout else None)
+            dropout = keras.layers.Dropout(self.dropout_rate, seed=self.seed + j, name=f"up{j}_dropout")
+            self.up_dropouts.append(dropout if j < self.num_dropout else None)
         self.up_acts = [keras.layers.ReLU(name=f"up{j}_relu") for j in range(self.num_levels - 1)]
         self.to_rgb = keras.layers.Conv2DTranspose(
             self.channels, 4, strides=2, padding="same", kernel_initializer=_INIT, activation="tanh", name="to_rgb"
@@ -96,7 +98,8 @@ class IdentityPreservingUNet(ImageModel):
                 x = norm(x, training=training)
             x = act(x)
             skips.append(x)
-        for conv, norm, dropout, act, skip in zip(self.up_convs, self.up_norms, self.up_dropouts, self.up_acts, reversed(skips[:-1])):
+        decoder = zip(self.up_convs, self.up_norms, self.up_dropouts, self.up_acts, reversed(skips[:-1]))
+        for conv, norm, dropout, act, skip in decoder:
             x = norm(conv(x), training=training)
             if dropout is not None:
                 x = dropout(x, training=training)

@@ -25,13 +25,13 @@ def to_unit_range(images):
 
 
 def from_unit_range(x):
-    """[-1, 1] -> [0, 255].
+    """[-1, 1] -> [0, 255], float32 (also under a mixed-precision policy).
 
     The offset is a per-channel vector, not a scalar: the TFLite converter folds a
     scalar add that follows a transposed conv into a 1-element bias, which the
     TRANSPOSE_CONV kernel rejects (and XNNPACK turns into NaN outputs).
     """
-    return x * 127.5 + tf.fill([x.shape[-1]], 127.5)
+    return tf.cast(x, tf.float32) * 127.5 + tf.fill([x.shape[-1]], 127.5)
 
 
 class ImageModel(keras.Model):
@@ -54,7 +54,9 @@ class ImageModel(keras.Model):
     def check_input_size(self, shape):
         """Raise a clear error when an input's shape does not suit the net."""
         if len(shape) != 4 or shape[-1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects [B, H, W, {self.in_channels}] images, got shape {tuple(shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects [B, H, W, {self.in_channels}] images, got shape {tuple(shape)}"
+            )
         for side in shape[1:3]:
             if side is not None and side % self.input_multiple:
                 raise ValueError(
@@ -105,7 +107,8 @@ class SRNet(ImageModel):
             return keras.layers.Conv2D(filters, size, padding="same", kernel_initializer="he_normal", name=name)
 
         def prelu(name):
-            return keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25), name=name)
+            slope = keras.initializers.Constant(0.25)
+            return keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=slope, name=name)
 
         specs = [(self.features, 5, "extract"), (self.shrink, 1, "shrink")]
         specs += [(self.shrink, 3, f"map{i}") for i in range(self.num_mapping)]

@@ -99,7 +99,8 @@ def test_inference_is_student_plus_assistant_and_blocks_match_the_teacher(teache
     t_blocks = distillation_blocks(teacher, x, training=False)
     s_blocks, a_blocks = model.call_with_blocks(x, training=False)
     assert [b.shape for b in s_blocks] == [b.shape for b in t_blocks] == [b.shape for b in a_blocks]
-    np.testing.assert_allclose(model(x, training=False).numpy(), (s_blocks[-1] + a_blocks[-1]).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x, training=False).numpy(), (s_blocks[-1] + a_blocks[-1]).numpy(),
+                               rtol=1e-5, atol=1e-6)
     assert model.embedding_dim == 16 and model.preprocessing == model.student.preprocessing
     assert len(s_blocks) == 5  # 4 stage outputs + the embedding
     losses = create_loss("residual_distillation")(t_blocks, s_blocks, a_blocks)

@@ -86,7 +86,8 @@ CASES = {
     ),
     "mk_mmd": Case(
         make=lambda: create_loss("mk_mmd", estimator="biased"),
-        inputs=lambda rng: (rng.normal(size=(5, D)).astype(np.float32), rng.normal(0.5, 1.0, size=(7, D)).astype(np.float32)),
+        inputs=lambda rng: (rng.normal(size=(5, D)).astype(np.float32),
+                            rng.normal(0.5, 1.0, size=(7, D)).astype(np.float32)),
         numpy=lambda loss, a: np_mmd2(a[1], a[0]),
         identical=_same,
     ),
@@ -209,7 +210,8 @@ def test_per_example_values():
     """Keras losses give per-example values from .call (the engine averages them over the global batch)."""
     rng = np.random.default_rng(11)
     x, y = _pair(rng)
-    np.testing.assert_allclose(create_loss("cosine_distance").call(x, y).numpy(), np_cosine_distance(x, y), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(create_loss("cosine_distance").call(x, y).numpy(), np_cosine_distance(x, y),
+                               rtol=1e-5, atol=1e-6)
     for p, norm in [(1.0, "none"), (2.0, "dim"), (3.0, "p"), (0.5, "p_dim")]:
         np.testing.assert_allclose(create_loss("logexp", p=p, normalization=norm).call(x, y).numpy(),
                                    np_logexp(x, y, p, norm), rtol=2e-5)

@@ -156,7 +156,8 @@ def test_combined_margin_reduces_to_cosface_and_arcface():
     for special, kwargs in (("cosface", dict(margin=0.35)), ("arcface", dict(margin=0.5))):
         ref = make(special, scale=30.0, **kwargs)
         m = kwargs["margin"]
-        combined = make("combined", scale=30.0, m1=1.0, m2=0.0 if special == "cosface" else m, m3=m if special == "cosface" else 0.0)
+        m2, m3 = (0.0, m) if special == "cosface" else (m, 0.0)
+        combined = make("combined", scale=30.0, m1=1.0, m2=m2, m3=m3)
         combined.kernel.assign(ref.kernel)
         # Random Gaussian embeddings are far from theta + m > pi, where the two fallbacks differ.
         np.testing.assert_allclose(combined(x, labels).numpy(), ref(x, labels).numpy(), rtol=1e-5, atol=1e-4)

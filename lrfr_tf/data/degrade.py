@@ -35,9 +35,11 @@ import dataclasses
 import difflib
 import inspect
 import math
+import functools
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from lrfr_tf.registry import Registry
@@ -187,21 +189,40 @@ def _size_pair(value, arg: str) -> Tuple[int, int]:
     return pair
 
 
-class FixedSize:
-    """Always the same size (h, w)."""
+class _Sampler:
+    """Draws a size per sample from a finite static ``support`` of (h, w) pairs.
 
-    def __init__(self, size):
-        self.hw = _size_pair(size, "size")
+    ``sample_index(seed)`` gives the entry (an int32 scalar tensor, or None when
+    the support has one entry); ``__call__(seed)`` gives the size as int32 [2].
+    Linear ops use the index to look resampling matrices up in precomputed tables.
+    """
+
+    support: Tuple[Tuple[int, int], ...] = ()
 
     @property
     def fixed_hw(self) -> Optional[Tuple[int, int]]:
-        return self.hw
+        return self.support[0] if len(set(self.support)) == 1 else None
+
+    def sample_index(self, seed) -> Optional[tf.Tensor]:
+        raise NotImplementedError
 
     def __call__(self, seed) -> tf.Tensor:
-        return tf.constant(self.hw, tf.int32)
+        index = self.sample_index(seed)
+        table = tf.constant(self.support, tf.int32)
+        return table[0] if index is None else tf.gather(table, index)
 
 
-class DiscreteSizes:
+class FixedSize(_Sampler):
+    """Always the same size (h, w)."""
+
+    def __init__(self, size):
+        self.support = (_size_pair(size, "size"),)
+
+    def sample_index(self, seed):
+        return None
+
+
+class DiscreteSizes(_Sampler):
     """One of ``sizes`` (r or (h, w) each), drawn with probabilities proportional to ``probs``."""
 
     def __init__(self, sizes, probs=None):
@@ -215,18 +236,16 @@ class DiscreteSizes:
             raise ValueError(f"probs must be non-negative numbers with a positive sum, got {probs!r}")
         total = float(sum(probs))
         self.probs = [p / total for p in probs]
+        self.support = tuple(self.sizes)
 
-    @property
-    def fixed_hw(self) -> Optional[Tuple[int, int]]:
-        return self.sizes[0] if len(set(self.sizes)) == 1 else None
-
-    def __call__(self, seed) -> tf.Tensor:
+    def sample_index(self, seed):
+        if len(self.support) == 1:
+            return None
         logits = tf.math.log(tf.constant([self.probs], tf.float32))
-        index = tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int32)[0, 0]
-        return tf.gather(tf.constant(self.sizes, tf.int32), index)
+        return tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int32)[0, 0]
 
 
-class SizeRange:
+class SizeRange(_Sampler):
     """A side length from {low, ..., high}: uniform, or log-uniform (``log=True``).
 
     Log-uniform draws u ~ U[log low, log(high + 1)) and takes floor(exp(u)), so
@@ -243,19 +262,15 @@ class SizeRange:
         if isinstance(aspect, bool) or not isinstance(aspect, (int, float)) or aspect <= 0:
             raise ValueError(f"aspect (width / height) must be a positive number, got {aspect!r}")
         self.low, self.high, self.log, self.aspect = low, high, bool(log), float(aspect)
+        self.support = tuple((h, max(1, round(h * self.aspect))) for h in range(low, high + 1))
 
-    @property
-    def fixed_hw(self) -> Optional[Tuple[int, int]]:
-        return (self.low, max(1, round(self.low * self.aspect))) if self.low == self.high else None
-
-    def __call__(self, seed) -> tf.Tensor:
+    def sample_index(self, seed):
+        if self.low == self.high:
+            return None
         if self.log:
             u = tf.random.stateless_uniform([], seed, math.log(self.low), math.log(self.high + 1))
-            h = tf.clip_by_value(tf.cast(tf.floor(tf.exp(u)), tf.int32), self.low, self.high)
-        else:
-            h = _uniform_int(seed, self.low, self.high)
-        w = h if self.aspect == 1.0 else tf.maximum(1, tf.cast(tf.round(tf.cast(h, tf.float32) * self.aspect), tf.int32))
-        return tf.stack([h, w])
+            return tf.clip_by_value(tf.cast(tf.floor(tf.exp(u)), tf.int32) - self.low, 0, self.high - self.low)
+        return tf.random.stateless_uniform([], seed, 0, self.high - self.low + 1, dtype=tf.int32)
 
 
 def make_sampler(size=None, sizes=None, probs=None, low=None, high=None, log=False, aspect=1.0, preset=None):
@@ -286,8 +301,33 @@ def make_sampler(size=None, sizes=None, probs=None, low=None, high=None, log=Fal
 # --------------------------------------------------------------------------- separable resampling
 
 @dataclasses.dataclass
+class Size:
+    """The size of one sample's image between linear stages.
+
+    ``hw`` holds ints where static, else int32 scalars. When the size was drawn
+    from a finite static list, ``support`` is that list of (h, w) and ``index``
+    (int32 scalar, None for a single entry) the entry this sample has; resampling
+    matrices are then looked up in tables computed once (``resize_table``).
+    """
+
+    hw: Tuple[Any, Any]
+    support: Optional[Tuple[Tuple[int, int], ...]] = None
+    index: Optional[tf.Tensor] = None
+
+    @classmethod
+    def of(cls, image: tf.Tensor) -> "Size":
+        hw = _image_hw(image)
+        return cls(hw, None if _static(hw) is None else (_static(hw),))
+
+    @property
+    def square(self) -> bool:
+        """Every possible size is square (then one matrix serves both axes)."""
+        return self.support is not None and all(h == w for h, w in self.support)
+
+
+@dataclasses.dataclass
 class Stage:
-    """One separable linear map: out = rows @ image @ cols^T (per channel).
+    """One separable linear map: out = rows @ image @ cols^T (per channel), giving size ``out``.
 
     ``expands`` marks a stage that may enlarge the image; fusion starts a new
     product there so that down-sampling runs on the large image once and
@@ -296,11 +336,8 @@ class Stage:
 
     rows: tf.Tensor  # [h_out, h_in]
     cols: tf.Tensor  # [w_out, w_in]
+    out: Size
     expands: bool = False
-
-    @property
-    def out_hw(self):
-        return _dim(self.rows, 0), _dim(self.cols, 0)
 
 
 def resize_matrix(n_in, n_out, kernel: str = "bicubic", antialias: bool = False) -> tf.Tensor:
@@ -316,27 +353,90 @@ def resize_matrix(n_in, n_out, kernel: str = "bicubic", antialias: bool = False)
     return tf.image.resize(eye, size, method=kernel, antialias=antialias)[:, 0, :]
 
 
-def gaussian_matrix(n, sigma) -> tf.Tensor:
+@functools.lru_cache(maxsize=256)
+def resize_table(in_sizes: Tuple[int, ...], out_sizes: Tuple[int, ...], kernel: str, antialias: bool) -> np.ndarray:
+    """float32 [len(in), len(out), max(out), max(in)]: ``resize_matrix`` for every pair, zero-padded.
+
+    Computed once, eagerly (``tf.init_scope`` lifts it out of any graph being
+    traced), then embedded as a constant: per sample only a gather remains.
+    """
+    table = np.zeros((len(in_sizes), len(out_sizes), max(out_sizes), max(in_sizes)), np.float32)
+    with tf.init_scope():
+        for i, n_in in enumerate(in_sizes):
+            for o, n_out in enumerate(out_sizes):
+                table[i, o, :n_out, :n_in] = resize_matrix(n_in, n_out, kernel, antialias).numpy()
+    return table
+
+
+def _axis_resize(size: Size, axis: int, out_sizes: Sequence[Any], out_index, kernel: str, antialias: bool):
+    """(resize matrix [n_out, n_in] along ``axis`` (0: rows, 1: cols) for one sample, n_out).
+
+    ``out_sizes`` lists the possible output lengths on this axis and ``out_index``
+    picks one (None: the only one). Static sizes use ``resize_table``; a size
+    unknown at trace time computes the matrix in the graph.
+    """
+    n_out = out_sizes[0] if out_index is None else tf.gather(tf.constant(out_sizes, tf.int32), out_index)
+    if size.support is None or not all(isinstance(n, int) for n in out_sizes):
+        return resize_matrix(size.hw[axis], n_out, kernel, antialias), n_out
+    in_sizes = tuple(hw[axis] for hw in size.support)
+    table = resize_table(in_sizes, tuple(out_sizes), kernel, antialias)
+    if size.index is None and out_index is None:
+        return tf.constant(table[0, 0, :n_out, : in_sizes[0]]), n_out
+    n_in = in_sizes[0] if size.index is None else tf.gather(tf.constant(in_sizes, tf.int32), size.index)
+    flat = tf.constant(table.reshape((-1,) + table.shape[2:]))  # [(in, out) pairs, max out, max in]
+    if size.index is None:
+        pair = out_index
+    elif out_index is None:
+        pair = size.index * len(out_sizes)
+    else:
+        pair = size.index * len(out_sizes) + out_index
+    sizes = tf.stack([-1 if out_index is None else n_out, -1 if size.index is None else n_in])
+    matrix = tf.slice(tf.gather(flat, pair), [0, 0], sizes)
+    matrix.set_shape([n_out if out_index is None else None, n_in if size.index is None else None])
+    return matrix, n_out
+
+
+def _gaussian_rows(n, sigma) -> tf.Tensor:
     """[n, n] Gaussian blur along one axis: row i holds exp(-(j-i)^2 / 2 sigma^2), normalised.
 
     Rows are renormalised over the pixels inside the image, so borders are not
     darkened; sigma -> 0 gives the identity.
     """
-    i = tf.cast(tf.range(n), tf.float32)
-    d = i[:, None] - i[None, :]
-    g = tf.exp(-0.5 * tf.square(d / tf.maximum(tf.cast(sigma, tf.float32), 1e-3)))
+    if isinstance(n, int):
+        d2 = tf.constant(np.square(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(np.float32))
+    else:
+        i = tf.cast(tf.range(n), tf.float32)
+        d2 = tf.square(i[:, None] - i[None, :])
+    g = tf.exp(d2 * (-0.5 / tf.square(tf.maximum(tf.cast(sigma, tf.float32), 1e-3))))
     return g / tf.reduce_sum(g, axis=1, keepdims=True)
 
 
-def apply_separable(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
-    """rows @ image @ cols^T per channel for one image [H, W, C] -> [h, w, C]."""
-    in_h, in_w = _image_hw(image)
-    channels = _dim(image, -1)
-    out_h, out_w = _dim(rows, 0), _dim(cols, 0)
-    x = tf.matmul(rows, tf.reshape(image, [in_h, -1]))  # [h, W*C]
-    x = tf.transpose(tf.reshape(x, [out_h, in_w, channels]), [1, 0, 2])  # [W, h, C]
-    x = tf.matmul(cols, tf.reshape(x, [in_w, -1]))  # [w, h*C]
-    return tf.transpose(tf.reshape(x, [out_w, out_h, channels]), [1, 0, 2])
+def apply_separable(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, expands: bool = False) -> tf.Tensor:
+    """rows @ image @ cols^T per channel for one image [H, W, C] -> [h, w, C].
+
+    The axis applied second runs as a broadcast matmul over the other axis, so
+    it goes second when that axis is small: rows first when shrinking, columns
+    first when enlarging (no transposes either way).
+    """
+    (in_h, in_w, channels), out_h, out_w = image.shape.as_list(), rows.shape[0], cols.shape[0]
+    if expands:
+        x = tf.matmul(cols, image)  # [H, w, C]
+        x = tf.matmul(rows, _reshape(x, [in_h, _product(out_w, channels)], lambda: [tf.shape(x)[0], -1]))
+        return _reshape(x, [out_h, out_w, channels], lambda: [tf.shape(rows)[0], tf.shape(cols)[0], -1])
+    x = tf.matmul(rows, _reshape(image, [in_h, _product(in_w, channels)], lambda: [tf.shape(image)[0], -1]))
+    return tf.matmul(cols, _reshape(x, [out_h, in_w, channels], lambda: [tf.shape(rows)[0], tf.shape(image)[1], -1]))
+
+
+def _product(a, b):
+    return None if a is None or b is None else a * b
+
+
+def _reshape(x, dims, dynamic):
+    """tf.reshape to ``dims`` (ints, None where unknown): one unknown becomes -1 (no shape ops),
+    more are read at run time from ``dynamic()``."""
+    if sum(d is None for d in dims) <= 1:
+        return tf.reshape(x, [-1 if d is None else d for d in dims])
+    return tf.reshape(x, tf.stack(dynamic()))
 
 
 def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
@@ -350,7 +450,7 @@ def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
         rows, cols = group[-1].rows, group[-1].cols
         for stage in reversed(group[:-1]):  # right to left: the small output side first
             rows, cols = tf.matmul(rows, stage.rows), tf.matmul(cols, stage.cols)
-        image = apply_separable(image, rows, cols)
+        image = apply_separable(image, rows, cols, expands=group[0].expands)
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
@@ -388,18 +488,24 @@ class Op:
 
 
 class LinearOp(Op):
-    """A separable linear op: ``stages(hw, seed, origin_hw) -> [Stage]`` (fused by ``Degradation``)."""
+    """A separable linear op: ``stages(size, seed, origin) -> [Stage]``, fused by ``Degradation``.
 
-    def stages(self, hw, seed, origin_hw) -> List[Stage]:
+    ``size`` is the sample's current ``Size``, ``origin`` the ``Size`` the
+    degradation started from (``resize()`` goes back to it).
+    """
+
+    def stages(self, size: Size, seed, origin: Size) -> List[Stage]:
         raise NotImplementedError
 
     def __call__(self, image, seed):
         image = tf.convert_to_tensor(image, tf.float32)
-        hw = _image_hw(image)
-        return _resample(image, self.stages(hw, _as_seed(seed), hw))
+        size = Size.of(image)
+        return _resample(image, self.stages(size, _as_seed(seed), size))
 
 
 def _register(cls):
+    # Library code runs as written inside tf.function: its Python conditions are static.
+    cls.__call__ = tf.autograph.experimental.do_not_convert(cls.__call__)
     OPS.register(cls.name)(cls)
     return cls
 
@@ -432,18 +538,26 @@ class RandomCrop(LinearOp):
         _ordered_range(self.name, "min_scale", min_scale, "max_scale", max_scale, 1e-3, 1.0)
         self.min_scale, self.max_scale = float(min_scale), float(max_scale)
 
-    def stages(self, hw, seed, origin_hw):
+    def stages(self, size, seed, origin):
         s_scale, s_y, s_x = tf.unstack(_split(seed, 3))
         scale = _uniform(s_scale, self.min_scale, self.max_scale)
-        return [Stage(self._axis(hw[0], scale, s_y), self._axis(hw[1], scale, s_x))]
+        return [Stage(self._axis(size, 0, scale, s_y), self._axis(size, 1, scale, s_x), size)]
 
-    @staticmethod
-    def _axis(n, scale, seed):
-        n_f = tf.cast(n, tf.float32)
-        crop = tf.clip_by_value(tf.cast(tf.round(scale * n_f), tf.int32), 1, tf.cast(n, tf.int32))
-        start = tf.random.stateless_uniform([], seed, 0, tf.cast(n, tf.int32) - crop + 1, dtype=tf.int32)
-        up = resize_matrix(crop, n, "bicubic")  # [n, crop]
-        return tf.pad(up, [[0, 0], [start, tf.cast(n, tf.int32) - crop - start]])  # select rows start..start+crop
+    def _axis(self, size, axis, scale, seed):
+        """[n, n]: rows start..start+crop of the input, resized (bicubic) to n."""
+        n = size.hw[axis]
+        if size.support is not None and len(size.support) == 1:
+            lo, hi = max(1, round(self.min_scale * n)), max(1, min(n, round(self.max_scale * n)))
+        else:
+            lo, hi = 1, n
+        crop = tf.clip_by_value(tf.cast(tf.round(scale * tf.cast(n, tf.float32)), tf.int32), lo, hi)
+        start = tf.random.stateless_uniform([], seed, 0, n - crop + 1, dtype=tf.int32)
+        if isinstance(hi, int) and isinstance(lo, int):  # static: look the up-sampling matrix up in a table
+            crops = Size((crop, crop), tuple((c, c) for c in range(lo, hi + 1)), crop - lo)
+            up, _ = _axis_resize(crops, 0, (n,), None, "bicubic", False)  # [n, crop]
+        else:
+            up = resize_matrix(crop, n, "bicubic")
+        return tf.pad(up, [[0, 0], [start, n - crop - start]])
 
 
 @_register
@@ -457,9 +571,11 @@ class GaussianBlur(LinearOp):
         _ordered_range(self.name, "min_sigma", min_sigma, "max_sigma", max_sigma, 0.0, 1e3)
         self.min_sigma, self.max_sigma = min_sigma, max_sigma
 
-    def stages(self, hw, seed, origin_hw):
+    def stages(self, size, seed, origin):
         sigma = _uniform(seed, self.min_sigma, self.max_sigma)
-        return [Stage(gaussian_matrix(hw[0], sigma), gaussian_matrix(hw[1], sigma))]
+        rows = _gaussian_rows(size.hw[0], sigma)
+        same = size.square or (_static(size.hw) is not None and size.hw[0] == size.hw[1])
+        return [Stage(rows, rows if same else _gaussian_rows(size.hw[1], sigma), size)]
 
 
 @_register
@@ -483,11 +599,14 @@ class Resolution(LinearOp):
     def output_hw(self, hw, origin_hw):
         return self.sampler.fixed_hw
 
-    def stages(self, hw, seed, origin_hw):
-        fixed = self.sampler.fixed_hw
-        h, w = fixed if fixed else tf.unstack(self.sampler(seed))
-        return [Stage(resize_matrix(hw[0], h, self.kernel, self.antialias),
-                      resize_matrix(hw[1], w, self.kernel, self.antialias))]
+    def stages(self, size, seed, origin):
+        support = self.sampler.support
+        index = self.sampler.sample_index(seed)
+        heights, widths = tuple(h for h, _ in support), tuple(w for _, w in support)
+        rows, h = _axis_resize(size, 0, heights, index, self.kernel, self.antialias)
+        same = size.square and heights == widths
+        cols, w = (rows, h) if same else _axis_resize(size, 1, widths, index, self.kernel, self.antialias)
+        return [Stage(rows, cols, Size((h, w), support, index))]
 
 
 @_register
@@ -509,12 +628,15 @@ class Resize(LinearOp):
     def output_hw(self, hw, origin_hw):
         return self.size or origin_hw
 
-    def stages(self, hw, seed, origin_hw):
-        out = self.size or origin_hw
-        if _static(hw) is not None and _static(out) == _static(hw):
+    def stages(self, size, seed, origin):
+        out = self.size or origin.hw
+        if _static(out) is not None and size.support == (out,):
             return []  # already at the target size
-        return [Stage(resize_matrix(hw[0], out[0], self.kernel, self.antialias),
-                      resize_matrix(hw[1], out[1], self.kernel, self.antialias), expands=True)]
+        rows, _ = _axis_resize(size, 0, (out[0],), None, self.kernel, self.antialias)
+        same = size.square and _static(out) is not None and out[0] == out[1]
+        cols, _ = (rows, None) if same else _axis_resize(size, 1, (out[1],), None, self.kernel, self.antialias)
+        static = _static(out)
+        return [Stage(rows, cols, Size(tuple(out), None if static is None else (static,)), expands=True)]
 
 
 @_register
@@ -614,6 +736,7 @@ class Degradation:
                 raise TypeError(f"Degradation takes Op instances, got {op!r}")
         self.ops = list(ops)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, images, seed):
         images = tf.convert_to_tensor(images, tf.float32)
         if images.shape.rank == 4:
@@ -626,18 +749,17 @@ class Degradation:
         if not self.ops:
             return image
         seeds = tf.unstack(_split(seed, len(self.ops)))
-        origin = hw = _image_hw(image)
+        origin = size = Size.of(image)
         pending: List[Stage] = []
         for op, op_seed in zip(self.ops, seeds):
             if isinstance(op, LinearOp):
-                new = op.stages(hw, op_seed, origin)
+                new = op.stages(size, op_seed, origin)
                 pending.extend(new)
-                hw = new[-1].out_hw if new else hw
-            else:
+                size = new[-1].out if new else size
+            else:  # non-linear ops keep the size (and its support)
                 if pending:
                     image, pending = _resample(image, pending), []
                 image = op(image, op_seed)
-                hw = _image_hw(image)
         return _resample(image, pending) if pending else image
 
     def _batch(self, images, seed):
@@ -700,6 +822,7 @@ class PairedViews:
         self.upsample, self.key, self.lr_key = bool(upsample), key, lr_key
         self._lr = Degradation(self.degradation.ops + [Resize()]) if self.upsample else self.degradation
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, features: Mapping[str, tf.Tensor], seed) -> Dict[str, tf.Tensor]:
         if self.key not in features:
             raise KeyError(f"PairedViews: features have no {self.key!r} (keys: {sorted(features)})")
@@ -746,6 +869,7 @@ class BatchMix:
         rank = tf.argsort(tf.argsort(u))
         return rank < count
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, batch: Mapping[str, tf.Tensor], seed) -> Dict[str, tf.Tensor]:
         images = tf.convert_to_tensor(batch[self.key], tf.float32)
         mask_seed, deg_seed = tf.unstack(_split(_as_seed(seed), 2))

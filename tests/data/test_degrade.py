@@ -162,10 +162,12 @@ def test_fused_linear_chain_equals_stage_by_stage(faces):
     deg = parse("crop(0.7, 0.9)|blur(0.5, 2)|resolution(low=9, high=30)|resize()")
     seed = tf.constant([11, 12], tf.int64)
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    x, hw, stages = tf.constant(faces[3]), (112, 112), []
+    x = tf.constant(faces[3])
+    origin = size = degrade.Size.of(x)
+    stages = []
     for op, s in zip(deg.ops, seeds):
-        stages += op.stages(hw, s, (112, 112))
-        hw = stages[-1].out_hw
+        stages += op.stages(size, s, origin)
+        size = stages[-1].out
     for stage in stages:
         x = degrade.apply_separable(x, stage.rows, stage.cols)
     fused = deg(faces[3], seed).numpy()

@@ -329,11 +329,11 @@ class TFLiteEmbedder(Embedder):
         ins, outs = interp.get_input_details(), interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError(f"{path}: model has {len(ins)} inputs and {len(outs)} outputs; an embedder needs one image input and one output")
-        shape, signature = list(ins[0]["shape"]), list(ins[0].get("shape_signature", ins[0]["shape"]))
+        shape, signature = ins[0]["shape"].tolist(), ins[0].get("shape_signature", ins[0]["shape"]).tolist()
         if len(shape) != 4 or shape[-1] != 3:
             raise ValueError(f"{path}: input shape {shape}; expected [batch, H, W, 3]")
         if len(outs[0]["shape"]) != 2:
-            raise ValueError(f"{path}: output shape {list(outs[0]['shape'])} is not 2-D; an embedder needs [batch, embedding_dim]")
+            raise ValueError(f"{path}: output shape {outs[0]['shape'].tolist()} is not 2-D; an embedder needs [batch, embedding_dim]")
         if signature[0] == -1:
             interp.resize_tensor_input(ins[0]["index"], [batch_size, *shape[1:]])
             batch = batch_size

@@ -101,6 +101,9 @@ def exported(tmp_path_factory):
     tflite = tf.lite.TFLiteConverter.from_saved_model(str(d / "saved")).convert()
     (d / "tiny.tflite").write_bytes(tflite)
     model.save(str(d / "tiny.keras"))
+    conv_only = tiny_model(seed=4, flat=False)
+    conv_only.export(str(d / "conv_only"), verbose=False)
+    (d / "conv_only.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(d / "conv_only")).convert())
     return model, d
 
 
@@ -116,6 +119,12 @@ def test_savedmodel_tflite_and_keras_file_agree(exported, faces):
     kf = load_embedder(str(d / "tiny.keras"), preprocessing="arcface")
     assert kf.kind == "keras" and len(kf.model_hash) == 64
     np.testing.assert_allclose(kf.embed(faces), expected, atol=1e-5)
+
+
+def test_tflite_output_not_2d_is_an_error(exported):
+    _, d = exported
+    with pytest.raises(ValueError, match=r"conv_only\.tflite: output shape \[1, 28, 28, 8\] is not 2-D"):
+        load_embedder(str(d / "conv_only.tflite"))
 
 
 def test_load_embedder_errors(tmp_path):

@@ -81,12 +81,15 @@ def tf_pass(ds) -> int:
 
 
 def timed(fn, repeats: int):
-    rates = []
+    """Median images/s over ``repeats`` runs and the median process CPU microseconds per image
+    (all threads; less sensitive than wall time to other processes on a shared machine)."""
+    rates, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         n = fn()
         rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates), rates
+        cpu.append((time.process_time() - start_cpu) / n * 1e6)
+    return statistics.median(rates), rates, statistics.median(cpu)
 
 
 def main(argv):
@@ -108,19 +111,24 @@ def main(argv):
     naive_pass(source.paths[: 2 * FLAGS.batch_size], FLAGS.batch_size, 0)  # warm-up (file cache, imports)
     for _ in ds.take(2):  # warm-up (tracing)
         pass
-    tf_rate, tf_rates = timed(lambda: tf_pass(ds), FLAGS.repeats)
-    naive_rate, naive_rates = timed(lambda: naive_pass(source.paths[:n], FLAGS.batch_size, 1), FLAGS.repeats)
+    load_before = os.getloadavg()
+    tf_rate, tf_rates, tf_cpu = timed(lambda: tf_pass(ds), FLAGS.repeats)
+    naive_rate, naive_rates, naive_cpu = timed(lambda: naive_pass(source.paths[:n], FLAGS.batch_size, 1),
+                                               FLAGS.repeats)
     ratio = tf_rate / naive_rate
-    print(f"tf.data pipeline : {tf_rate:8.0f} images/s (median of {FLAGS.repeats}: "
-          f"{', '.join(f'{r:.0f}' for r in tf_rates)})")
-    print(f"naive OpenCV loop: {naive_rate:8.0f} images/s (median of {FLAGS.repeats}: "
-          f"{', '.join(f'{r:.0f}' for r in naive_rates)})")
-    print(f"ratio tf.data / naive: {ratio:.2f}x")
+    print(f"tf.data pipeline : {tf_rate:8.0f} images/s (runs: {', '.join(f'{r:.0f}' for r in tf_rates)}), "
+          f"{tf_cpu:.0f} CPU us/image")
+    print(f"naive OpenCV loop: {naive_rate:8.0f} images/s (runs: {', '.join(f'{r:.0f}' for r in naive_rates)}), "
+          f"{naive_cpu:.0f} CPU us/image")
+    print(f"ratio tf.data / naive: {ratio:.2f}x (medians of {FLAGS.repeats}; load average before/after: "
+          f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     if FLAGS.json:
         result = {"images": n, "batch_size": FLAGS.batch_size, "repeats": FLAGS.repeats, "cpus": os.cpu_count(),
                   "spec": degradation.spec, "tf_images_per_s": tf_rate, "tf_runs": tf_rates,
-                  "naive_images_per_s": naive_rate, "naive_runs": naive_rates, "ratio": ratio,
-                  "load_average": os.getloadavg()}
+                  "tf_cpu_us_per_image": tf_cpu, "naive_images_per_s": naive_rate, "naive_runs": naive_rates,
+                  "naive_cpu_us_per_image": naive_cpu, "ratio": ratio,
+                  "load_average_before_after": [load_before[0], os.getloadavg()[0]],
+                  "tensorflow": tf.__version__, "opencv": cv2.__version__}
         with open(FLAGS.json, "w") as f:
             json.dump(result, f, indent=2)
         print(f"wrote {FLAGS.json}")

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
-import functools
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -53,7 +53,7 @@ OPS = Registry("degradation op")
 
 #: Named resolution samplers (sizes are height x width), usable as ``resolution(preset=NAME)``.
 SIZE_PRESETS: Dict[str, Dict[str, Any]] = {
-    # BT-M, multi-resolution training of Knoche et al.: {7, 14, 28, 56, 112} uniform.
+    # BT-M (multi-resolution base training): {7, 14, 28, 56, 112} uniform.
     "bt_m": {"sizes": [7, 14, 28, 56, 112]},
     # MAug: {7, 14, 20} with ratio 1:1:2.
     "maug": {"sizes": [7, 14, 20], "probs": [1, 1, 2]},
@@ -402,12 +402,14 @@ def _gaussian_rows(n, sigma) -> tf.Tensor:
     Rows are renormalised over the pixels inside the image, so borders are not
     darkened; sigma -> 0 gives the identity.
     """
-    if isinstance(n, int):
-        d2 = tf.constant(np.square(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(np.float32))
+    scale = -0.5 / tf.square(tf.maximum(tf.cast(sigma, tf.float32), 1e-3))
+    if isinstance(n, int):  # exp of the 2n - 1 offsets, spread by a constant index
+        offsets = np.arange(1 - n, n)
+        kernel = tf.exp(tf.constant(np.square(offsets), tf.float32) * scale)
+        g = tf.gather(kernel, tf.constant(np.arange(n)[None, :] - np.arange(n)[:, None] + n - 1))
     else:
         i = tf.cast(tf.range(n), tf.float32)
-        d2 = tf.square(i[:, None] - i[None, :])
-    g = tf.exp(d2 * (-0.5 / tf.square(tf.maximum(tf.cast(sigma, tf.float32), 1e-3))))
+        g = tf.exp(tf.square(i[:, None] - i[None, :]) * scale)
     return g / tf.reduce_sum(g, axis=1, keepdims=True)
 
 
@@ -449,7 +451,9 @@ def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
     for group in groups:
         rows, cols = group[-1].rows, group[-1].cols
         for stage in reversed(group[:-1]):  # right to left: the small output side first
-            rows, cols = tf.matmul(rows, stage.rows), tf.matmul(cols, stage.cols)
+            same = rows is cols and stage.rows is stage.cols  # square: one product serves both axes
+            rows = tf.matmul(rows, stage.rows)
+            cols = rows if same else tf.matmul(cols, stage.cols)
         image = apply_separable(image, rows, cols, expands=group[0].expands)
     return tf.clip_by_value(image, 0.0, 255.0)
 
@@ -524,7 +528,9 @@ class RandomFlip(Op):
     def __call__(self, image, seed):
         image = tf.convert_to_tensor(image, tf.float32)
         flip = tf.random.stateless_uniform([], _as_seed(seed)) < self.p
-        return tf.where(flip, tf.reverse(image, [-2]), image)
+        width = _dim(image, -2)
+        columns = tf.range(width)
+        return tf.gather(image, tf.where(flip, width - 1 - columns, columns), axis=-2)
 
 
 @_register

@@ -281,3 +281,16 @@ def test_noise_and_jpeg_at_low_resolution_keep_the_size(faces):
     assert out.shape == (11, 8, 3)
     assert deg.output_hw((112, 112)) == (11, 8)
     assert parse("camera").output_hw((112, 96)) == (112, 96)
+
+
+def test_non_square_faces_keep_their_size(faces):
+    """112x96 (SphereFace) crops through the multi-scale list and the camera model come back at 112x96."""
+    face = faces[0][:, 8:104]
+    for spec in ("multi_scale", "camera", "crop(0.7, 0.9)|flip|blur(1, 2)|resolution(low=9, high=20, aspect=0.86)"
+                 "|resize()"):
+        out = parse(spec)(face, 3)
+        assert out.shape == (112, 96, 3), spec
+        assert np.abs(out.numpy() - face).mean() > 0.5, spec
+    small = parse("resolution(21x15)")(face, 0)
+    np.testing.assert_allclose(small.numpy(), degrade.reduce_resolution(face, (21, 15), out_size=(21, 15)).numpy(),
+                               atol=1e-3)

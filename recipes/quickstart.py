@@ -13,9 +13,11 @@ Fine-tune the pretrained MobileFaceNet instead (needs the .tflite, e.g. ../share
          python -m lrfr_tf.train --recipe=quickstart --config.model.init=../shared/data/models/mobilefacenet/MobileFaceNet.tflite --config.stages.train.updates.main.optimizer.lr=0.01
 
 Outputs in runs/quickstart: config.json, checkpoints/, tensorboard/, export/embedder.keras,
-results.json (the printed accuracies). 300 faces are far too few to learn faces from scratch:
-expect an accuracy well above chance but far below a real model; see the other recipes for
-paper-scale training.
+results.json (the printed accuracies).
+
+Expected: about 70% on the LFW sample at 112 px and 64-72% cross-resolution at 8-28 px (200 pairs,
+so +-3%): 300 faces are far too few to learn faces from scratch - well above chance, far below a
+real model. See the other recipes for paper-scale training.
 """
 
 from lrfr_tf.train import defaults as D
@@ -32,12 +34,12 @@ def get_config():
     config.model.backbone_kwargs = {"units": [1, 1, 1, 1], "channels": [16, 32, 64, 128], "stem_channels": 16}
     config.model.head = "cosface"
     config.model.head_kwargs = {"scale": 30.0, "margin": 0.2}
-    config.stages.train = D.stage(300, main=D.update(
+    config.stages.train = D.stage(100, main=D.update(
         ["backbone", "head"], {"ce": 1.0},
         D.optimizer("sgd", lr=0.1, schedule="cosine", warmup_steps=20, momentum=0.9, weight_decay=5e-4)))
-    config.checkpoint.every = 100
+    config.checkpoint.every = 50
     config.log.every = 10
-    config.eval.every = 100
+    config.eval.every = 50
     config.eval.sizes = [8, 14, 28]
     config.scales.smoke = {"stages": {"train": {"steps": 4}}, "data": {"batch_size": 8},
                            "checkpoint": {"every": 2}, "log": {"every": 1}, "eval": {"every": 0}}

@@ -37,7 +37,6 @@ flags.DEFINE_string("data_dir", "../shared/data/celeba/aligned112", "Identity-pe
 flags.DEFINE_integer("num_images", 0, "Use the first N images (0: all).")
 flags.DEFINE_integer("batch_size", 64, "Batch size of both pipelines.")
 flags.DEFINE_integer("repeats", 3, "Timed passes over the images per pipeline (the median is reported).")
-flags.DEFINE_string("spec", "camera", "Degradation spec of the tf.data pipeline (the naive loop implements 'camera').")
 flags.DEFINE_string("json", None, "Write the figures to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -80,16 +79,12 @@ def tf_pass(ds) -> int:
     return count
 
 
-def timed(fn, repeats: int):
-    """Median images/s over ``repeats`` runs and the median process CPU microseconds per image
-    (all threads; less sensitive than wall time to other processes on a shared machine)."""
-    rates, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        n = fn()
-        rates.append(n / (time.perf_counter() - start))
-        cpu.append((time.process_time() - start_cpu) / n * 1e6)
-    return statistics.median(rates), rates, statistics.median(cpu)
+def measure(fn):
+    """(images/s, process CPU microseconds per image) of one run of ``fn`` (CPU time counts all threads
+    and is less sensitive than wall time to other processes on a shared machine)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    n = fn()
+    return n / (time.perf_counter() - start), (time.process_time() - start_cpu) / n * 1e6
 
 
 def main(argv):
@@ -102,7 +97,7 @@ def main(argv):
     n = FLAGS.num_images or len(folder)
     source = types.SimpleNamespace(paths=folder.paths[:n], labels=folder.labels[:n])
     n -= n % FLAGS.batch_size  # both pipelines drop the last partial batch
-    degradation = degrade.parse(FLAGS.spec)
+    degradation = degrade.parse("camera")  # what naive_degrade implements
     ds = pipeline.make_dataset(source, FLAGS.batch_size, seed=0, map_fn=degradation.map_fn(out_key="image"),
                                shuffle=True, repeat=False)
     print(f"{n} images of {FLAGS.data_dir}, batch {FLAGS.batch_size}, {os.cpu_count()} CPUs seen, "
@@ -112,9 +107,14 @@ def main(argv):
     for _ in ds.take(2):  # warm-up (tracing)
         pass
     load_before = os.getloadavg()
-    tf_rate, tf_rates, tf_cpu = timed(lambda: tf_pass(ds), FLAGS.repeats)
-    naive_rate, naive_rates, naive_cpu = timed(lambda: naive_pass(source.paths[:n], FLAGS.batch_size, 1),
-                                               FLAGS.repeats)
+    runs = {"tf": [], "naive": []}
+    for _ in range(FLAGS.repeats):  # alternate, so that load changes hit both pipelines alike
+        runs["tf"].append(measure(lambda: tf_pass(ds)))
+        runs["naive"].append(measure(lambda: naive_pass(source.paths[:n], FLAGS.batch_size, 1)))
+    tf_rates, naive_rates = [r for r, _ in runs["tf"]], [r for r, _ in runs["naive"]]
+    tf_rate, naive_rate = statistics.median(tf_rates), statistics.median(naive_rates)
+    tf_cpu = statistics.median(c for _, c in runs["tf"])
+    naive_cpu = statistics.median(c for _, c in runs["naive"])
     ratio = tf_rate / naive_rate
     print(f"tf.data pipeline : {tf_rate:8.0f} images/s (runs: {', '.join(f'{r:.0f}' for r in tf_rates)}), "
           f"{tf_cpu:.0f} CPU us/image")

@@ -37,7 +37,7 @@ import functools
 import inspect
 import math
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -327,17 +327,25 @@ class Size:
 
 @dataclasses.dataclass
 class Stage:
-    """One separable linear map: out = rows @ image @ cols^T (per channel), giving size ``out``.
+    """One separable linear map giving size ``out``: out = rows @ image @ cols^T (per channel).
 
-    ``expands`` marks a stage that may enlarge the image; fusion starts a new
-    product there so that down-sampling runs on the large image once and
-    up-sampling on the small one.
+    ``make()`` returns (rows [h_out, h_in], cols [w_out, w_in]), built only when
+    the stage is fused with others. A stage that is a plain ``tf.image.resize``
+    to ``out.hw`` names its (kernel, antialias) in ``resize`` and runs as that op
+    when alone (TF's banded kernels beat a dense product). ``expands`` marks a
+    stage that may enlarge the image; fusion starts a new product there so that
+    down-sampling runs on the large image once and up-sampling on the small one.
     """
 
-    rows: tf.Tensor  # [h_out, h_in]
-    cols: tf.Tensor  # [w_out, w_in]
     out: Size
+    make: Callable[[], Tuple[tf.Tensor, tf.Tensor]]
     expands: bool = False
+    resize: Optional[Tuple[str, bool]] = None
+
+    def matrices(self) -> Tuple[tf.Tensor, tf.Tensor]:
+        if not hasattr(self, "_matrices"):
+            self._matrices = self.make()
+        return self._matrices
 
 
 def resize_matrix(n_in, n_out, kernel: str = "bicubic", antialias: bool = False) -> tf.Tensor:
@@ -369,7 +377,7 @@ def resize_table(in_sizes: Tuple[int, ...], out_sizes: Tuple[int, ...], kernel: 
 
 
 def _axis_resize(size: Size, axis: int, out_sizes: Sequence[Any], out_index, kernel: str, antialias: bool):
-    """(resize matrix [n_out, n_in] along ``axis`` (0: rows, 1: cols) for one sample, n_out).
+    """Resize matrix [n_out, n_in] along ``axis`` (0: rows, 1: cols) for one sample.
 
     ``out_sizes`` lists the possible output lengths on this axis and ``out_index``
     picks one (None: the only one). Static sizes use ``resize_table``; a size
@@ -377,11 +385,11 @@ def _axis_resize(size: Size, axis: int, out_sizes: Sequence[Any], out_index, ker
     """
     n_out = out_sizes[0] if out_index is None else tf.gather(tf.constant(out_sizes, tf.int32), out_index)
     if size.support is None or not all(isinstance(n, int) for n in out_sizes):
-        return resize_matrix(size.hw[axis], n_out, kernel, antialias), n_out
+        return resize_matrix(size.hw[axis], n_out, kernel, antialias)
     in_sizes = tuple(hw[axis] for hw in size.support)
     table = resize_table(in_sizes, tuple(out_sizes), kernel, antialias)
     if size.index is None and out_index is None:
-        return tf.constant(table[0, 0, :n_out, : in_sizes[0]]), n_out
+        return tf.constant(table[0, 0, :n_out, : in_sizes[0]])
     n_in = in_sizes[0] if size.index is None else tf.gather(tf.constant(in_sizes, tf.int32), size.index)
     flat = tf.constant(table.reshape((-1,) + table.shape[2:]))  # [(in, out) pairs, max out, max in]
     if size.index is None:
@@ -393,7 +401,7 @@ def _axis_resize(size: Size, axis: int, out_sizes: Sequence[Any], out_index, ker
     sizes = tf.stack([-1 if out_index is None else n_out, -1 if size.index is None else n_in])
     matrix = tf.slice(tf.gather(flat, pair), [0, 0], sizes)
     matrix.set_shape([n_out if out_index is None else None, n_in if size.index is None else None])
-    return matrix, n_out
+    return matrix
 
 
 def _gaussian_rows(n, sigma) -> tf.Tensor:
@@ -449,11 +457,17 @@ def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
             groups.append([])
         groups[-1].append(stage)
     for group in groups:
-        rows, cols = group[-1].rows, group[-1].cols
+        if len(group) == 1 and group[0].resize is not None:
+            kernel, antialias = group[0].resize
+            size = list(group[0].out.hw) if _static(group[0].out.hw) else tf.stack(group[0].out.hw)
+            image = tf.image.resize(image, size, method=kernel, antialias=antialias)
+            continue
+        rows, cols = group[-1].matrices()
         for stage in reversed(group[:-1]):  # right to left: the small output side first
-            same = rows is cols and stage.rows is stage.cols  # square: one product serves both axes
-            rows = tf.matmul(rows, stage.rows)
-            cols = rows if same else tf.matmul(cols, stage.cols)
+            stage_rows, stage_cols = stage.matrices()
+            same = rows is cols and stage_rows is stage_cols  # square: one product serves both axes
+            rows = tf.matmul(rows, stage_rows)
+            cols = rows if same else tf.matmul(cols, stage_cols)
         image = apply_separable(image, rows, cols, expands=group[0].expands)
     return tf.clip_by_value(image, 0.0, 255.0)
 
@@ -547,7 +561,8 @@ class RandomCrop(LinearOp):
     def stages(self, size, seed, origin):
         s_scale, s_y, s_x = tf.unstack(_split(seed, 3))
         scale = _uniform(s_scale, self.min_scale, self.max_scale)
-        return [Stage(self._axis(size, 0, scale, s_y), self._axis(size, 1, scale, s_x), size)]
+        rows, cols = self._axis(size, 0, scale, s_y), self._axis(size, 1, scale, s_x)
+        return [Stage(size, lambda: (rows, cols))]
 
     def _axis(self, size, axis, scale, seed):
         """[n, n]: rows start..start+crop of the input, resized (bicubic) to n."""
@@ -560,7 +575,7 @@ class RandomCrop(LinearOp):
         start = tf.random.stateless_uniform([], seed, 0, n - crop + 1, dtype=tf.int32)
         if isinstance(hi, int) and isinstance(lo, int):  # static: look the up-sampling matrix up in a table
             crops = Size((crop, crop), tuple((c, c) for c in range(lo, hi + 1)), crop - lo)
-            up, _ = _axis_resize(crops, 0, (n,), None, "bicubic", False)  # [n, crop]
+            up = _axis_resize(crops, 0, (n,), None, "bicubic", False)  # [n, crop]
         else:
             up = resize_matrix(crop, n, "bicubic")
         return tf.pad(up, [[0, 0], [start, n - crop - start]])
@@ -579,9 +594,13 @@ class GaussianBlur(LinearOp):
 
     def stages(self, size, seed, origin):
         sigma = _uniform(seed, self.min_sigma, self.max_sigma)
-        rows = _gaussian_rows(size.hw[0], sigma)
         same = size.square or (_static(size.hw) is not None and size.hw[0] == size.hw[1])
-        return [Stage(rows, rows if same else _gaussian_rows(size.hw[1], sigma), size)]
+
+        def make():
+            rows = _gaussian_rows(size.hw[0], sigma)
+            return rows, rows if same else _gaussian_rows(size.hw[1], sigma)
+
+        return [Stage(size, make)]
 
 
 @_register
@@ -609,10 +628,19 @@ class Resolution(LinearOp):
         support = self.sampler.support
         index = self.sampler.sample_index(seed)
         heights, widths = tuple(h for h, _ in support), tuple(w for _, w in support)
-        rows, h = _axis_resize(size, 0, heights, index, self.kernel, self.antialias)
-        same = size.square and heights == widths
-        cols, w = (rows, h) if same else _axis_resize(size, 1, widths, index, self.kernel, self.antialias)
-        return [Stage(rows, cols, Size((h, w), support, index))]
+        if index is None:
+            hw = support[0]
+        else:
+            h = tf.gather(tf.constant(heights, tf.int32), index)
+            hw = (h, h if heights == widths else tf.gather(tf.constant(widths, tf.int32), index))
+        out = Size(hw, support, index)
+
+        def make():
+            rows = _axis_resize(size, 0, heights, index, self.kernel, self.antialias)
+            same = size.square and heights == widths
+            return rows, rows if same else _axis_resize(size, 1, widths, index, self.kernel, self.antialias)
+
+        return [Stage(out, make, resize=(self.kernel, self.antialias))]
 
 
 @_register
@@ -638,11 +666,15 @@ class Resize(LinearOp):
         out = self.size or origin.hw
         if _static(out) is not None and size.support == (out,):
             return []  # already at the target size
-        rows, _ = _axis_resize(size, 0, (out[0],), None, self.kernel, self.antialias)
-        same = size.square and _static(out) is not None and out[0] == out[1]
-        cols, _ = (rows, None) if same else _axis_resize(size, 1, (out[1],), None, self.kernel, self.antialias)
         static = _static(out)
-        return [Stage(rows, cols, Size(tuple(out), None if static is None else (static,)), expands=True)]
+
+        def make():
+            rows = _axis_resize(size, 0, (out[0],), None, self.kernel, self.antialias)
+            same = size.square and static is not None and out[0] == out[1]
+            return rows, rows if same else _axis_resize(size, 1, (out[1],), None, self.kernel, self.antialias)
+
+        return [Stage(Size(tuple(out), None if static is None else (static,)), make, expands=True,
+                      resize=(self.kernel, self.antialias))]
 
 
 @_register

@@ -169,7 +169,7 @@ def test_fused_linear_chain_equals_stage_by_stage(faces):
         stages += op.stages(size, s, origin)
         size = stages[-1].out
     for stage in stages:
-        x = degrade.apply_separable(x, stage.rows, stage.cols)
+        x = degrade.apply_separable(x, *stage.matrices())
     fused = deg(faces[3], seed).numpy()
     np.testing.assert_allclose(fused, np.clip(x.numpy(), 0, 255), atol=2e-3)
     assert len(stages) == 4 and [s.expands for s in stages] == [False, False, False, True]

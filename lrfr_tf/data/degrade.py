@@ -23,10 +23,12 @@ Spec grammar (no ``eval``)::
 ``true``/``false``/``none``. A preset name (``PRESETS``) is also a spec.
 
 Linear ops (``crop``, ``blur``, ``resolution``, ``resize``) are separable
-resamplings: each gives one matrix per axis, taken from TF's own resize kernels,
-and consecutive linear ops are fused into a single matrix product per axis,
-then clipped to [0, 255] once (bicubic overshoot is clipped once, as in
-``reduce_resolution``). So ``blur|resolution`` costs no more than ``resolution``.
+resamplings. Consecutive ones are fused into one matrix product per axis (the
+resize matrices are TF's own kernels, read off ``tf.image.resize`` once per size
+and looked up per sample), so e.g. a lens blur costs one small matrix product
+instead of a convolution; a lone resize runs as ``tf.image.resize``. The result
+is clipped to [0, 255] once per fused run, so bicubic overshoot at the low size
+is kept, as in ``reduce_resolution``.
 """
 
 from __future__ import annotations

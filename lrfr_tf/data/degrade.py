@@ -488,8 +488,11 @@ class Op:
 
     def __new__(cls, *args, **kwargs):
         op = super().__new__(cls)
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        op._config = {k: v for k, v in list(bound.arguments.items())[1:]}
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+            op._config = dict(list(bound.arguments.items())[1:])
+        except TypeError:  # copy / pickle create bare instances; __init__ reports bad calls
+            op._config = {}
         return op
 
     def get_config(self) -> Dict[str, Any]:

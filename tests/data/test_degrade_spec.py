@@ -1,6 +1,8 @@
 """Degradation spec strings and configs: grammar, round trips, presets, errors naming op and argument."""
 
+import copy
 import json
+import pickle
 
 import pytest
 
@@ -57,6 +59,13 @@ def test_build_accepts_mixed_lists_and_objects():
     assert build(deg) is deg
     assert build(degrade.RandomFlip()).ops[0].name == "flip"
     assert len(build([])) == 0
+
+
+def test_degradations_copy_and_pickle():
+    deg = parse("camera")
+    for clone in (copy.deepcopy(deg), pickle.loads(pickle.dumps(deg))):
+        assert clone.spec == deg.spec
+        assert clone.get_config() == deg.get_config()
 
 
 def test_op_config_keeps_given_arguments_by_name():

@@ -231,7 +231,8 @@ class Trainer:
     # Checkpoints ------------------------------------------------------------------------------------
     def restore(self) -> int:
         """Restore the latest checkpoint (if any); returns the step to continue from."""
-        latest = self.manager.latest_checkpoint
+        # Every worker restores the chief's checkpoint (non-chief workers only write scratch copies).
+        latest = tf.train.latest_checkpoint(os.path.join(self.workdir, "checkpoints"))
         if latest is None:
             self.method.initialize(self.models)
             return 0

@@ -77,10 +77,10 @@ print("RESULT" + json.dumps(out))
 def test_mirrored_two_replicas_match_one_replica(tmp_path):
     out = _run(TWO_REPLICAS.replace("sys.argv[1]", repr(str(tmp_path))))
     result = json.loads(out.split("RESULT", 1)[1])
-    for precision, tol in (("float32", 1e-5), ("mixed_float16", 2e-3)):
+    for precision, tol in (("float32", 1e-5), ("mixed_float16", 1e-3)):
         r = result[precision]
         assert r["replicas"] == [1, 2] and r["same_init"]
-        assert r["moved"] > 50 * tol, (precision, r)  # training changed the weights far beyond the tolerance
+        assert r["moved"] > 10 * tol, (precision, r)  # training moved the weights far beyond the tolerance
         assert r["max_weight_diff"] < tol, (precision, r)
         for k, v in r["loss_default"].items():  # globally averaged loss terms agree
             assert abs(v - r["loss_mirrored"][k]) < 10 * tol * max(1.0, abs(v)), (precision, k, r)

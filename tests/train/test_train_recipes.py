@@ -1,7 +1,7 @@
 """Every registered recipe at smoke scale, end to end on CPU (parametrized over recipes/).
 
-Per recipe: a few steps of every stage with finite losses, a checkpoint and an exported embedder;
-then a few more steps of its last stage on one fixed batch must lower that stage's loss.
+Per recipe: first, for every stage, a few steps on one fixed batch must lower the stage's loss;
+then the run itself (a few steps of every stage): finite losses, a checkpoint, an exported embedder.
 The slow variant also runs the periodic evaluation on the embedded LFW sample.
 """
 
@@ -24,13 +24,11 @@ def _shared_paths(config):
     return sorted({v for v in config.flatten().values() if isinstance(v, str) and v.startswith(SHARED_PREFIX)})
 
 
-def smoke_config(name, evaluate=False, max_steps_per_stage=None, lr_factor=1.0):
+def smoke_config(name, evaluate=False, max_steps_per_stage=None):
     config = load_config(name, ["scale=smoke"])
     for stage in config.stages.values():
         if max_steps_per_stage:
             stage.steps = min(stage.steps, max_steps_per_stage)
-        for update in stage.updates.values():
-            update.optimizer.lr *= lr_factor
     config.log.progress = False
     config.data.verify = "none"  # the embedded sample is known good; skip the per-run scan
     config.eval.enabled = evaluate
@@ -65,18 +63,25 @@ def build_trainer(config, workdir, caplog):
         return trainer
 
 
-def fixed_batch_losses(trainer, steps=4):
-    stage = trainer.stages[-1]
-    batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
-    step = trainer._step_fn(stage)
-    key = f"{stage.updates[-1].name}/total"
-    return [float(step(batch)[key]) for _ in range(steps)]
+def check_fixed_batch_descent(trainer, steps=5):
+    """Each stage, from its fresh optimizer, on one fixed batch: the loss falls below its first value.
+
+    A stage of alternating updates (a minimax) has no monotone objective: its losses must stay finite.
+    """
+    for stage in trainer.stages:
+        batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
+        step = trainer._step_fn(stage)
+        logs = [{k: float(v) for k, v in step(batch).items()} for _ in range(steps)]
+        assert all(np.isfinite(v) for log in logs for v in log.values()), (stage.name, logs)
+        if len(stage.updates) == 1:
+            losses = [log[f"{stage.updates[0].name}/total"] for log in logs]
+            assert min(losses[1:]) < losses[0], f"stage {stage.name}: loss on a fixed batch did not decrease: {losses}"
 
 
 @pytest.mark.parametrize("name", recipe_names())
 def test_recipe_smoke(name, tmp_path, caplog):
-    # A tenth of the paper learning rate, so that steps on one fixed batch descend monotonically.
-    trainer = build_trainer(smoke_config(name, max_steps_per_stage=2, lr_factor=0.1), str(tmp_path), caplog)
+    trainer = build_trainer(smoke_config(name, max_steps_per_stage=2), str(tmp_path), caplog)
+    check_fixed_batch_descent(trainer)
     summary = trainer.run()
     assert summary["step"] == trainer.total_steps == sum(s.steps for s in trainer.stages)
     for logs in (summary["first_loss"], summary["last_loss"]):
@@ -85,8 +90,6 @@ def test_recipe_smoke(name, tmp_path, caplog):
     assert (tmp_path / "export" / "embedder.keras").exists()
     emb = trainer.embedding_model()(tf.zeros([2, 112, 112, 3]))
     assert emb.shape[0] == 2 and np.all(np.isfinite(emb.numpy()))
-    losses = fixed_batch_losses(trainer)
-    assert losses[-1] < losses[0], f"{name}: loss on a fixed batch did not decrease: {losses}"
 
 
 @pytest.mark.slow

@@ -426,9 +426,10 @@ def _gaussian_rows(n, sigma) -> tf.Tensor:
 def apply_separable(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, expands: bool = False) -> tf.Tensor:
     """rows @ image @ cols^T per channel for one image [H, W, C] -> [h, w, C].
 
-    The axis applied second runs as a broadcast matmul over the other axis, so
-    it goes second when that axis is small: rows first when shrinking, columns
-    first when enlarging (no transposes either way).
+    The axis applied second runs as a broadcast matmul over the other axis,
+    cheap when that axis is small: rows go first when shrinking, columns first
+    when enlarging (no transposes). A size-keeping map of a large image (a lone
+    blur or crop) transposes instead, so both products are single large GEMMs.
     """
     (in_h, in_w, channels), out_h, out_w = image.shape.as_list(), rows.shape[0], cols.shape[0]
     if expands:
@@ -436,7 +437,14 @@ def apply_separable(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, expands:
         x = tf.matmul(rows, _reshape(x, [in_h, _product(out_w, channels)], lambda: [tf.shape(x)[0], -1]))
         return _reshape(x, [out_h, out_w, channels], lambda: [tf.shape(rows)[0], tf.shape(cols)[0], -1])
     x = tf.matmul(rows, _reshape(image, [in_h, _product(in_w, channels)], lambda: [tf.shape(image)[0], -1]))
-    return tf.matmul(cols, _reshape(x, [out_h, in_w, channels], lambda: [tf.shape(rows)[0], tf.shape(image)[1], -1]))
+    x = _reshape(x, [out_h, in_w, channels], lambda: [tf.shape(rows)[0], tf.shape(image)[1], -1])  # [h, W, C]
+    if out_h is not None and out_h > _BROADCAST_MAX and None not in (in_w, out_w, channels):
+        x = tf.matmul(cols, tf.reshape(tf.transpose(x, [1, 0, 2]), [in_w, out_h * channels]))  # [w, h*C]
+        return tf.transpose(tf.reshape(x, [out_w, out_h, channels]), [1, 0, 2])
+    return tf.matmul(cols, x)  # [h, w, C]
+
+
+_BROADCAST_MAX = 32  # largest other-axis length for which a broadcast matmul beats transposes
 
 
 def _product(a, b):

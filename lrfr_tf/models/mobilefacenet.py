@@ -111,9 +111,9 @@ class MobileFaceNet(Backbone):
         self.batch_norm = bool(batch_norm)
         self.grid = feature_grid(self.preprocessing.size, [2] + [s for _, _, _, s in self.stages])
 
-        def conv(filters, kernel_size, strides=1, depthwise=False, act=None, name=None):
+        def conv(filters, kernel_size, strides=1, depthwise=False, act=None, padding="same", name=None):
             return ConvBNAct(filters, kernel_size, strides=strides, depthwise=depthwise, batch_norm=self.batch_norm,
-                             activation=act, padding="valid" if name == "gdc" else "same", name=name)
+                             activation=act, padding=padding, name=name)
 
         self.stem_conv = conv(self.stem_channels, 3, strides=2, act=activation, name="stem_conv")
         self.stem_depthwise = conv(None, 3, depthwise=True, act=activation, name="stem_depthwise")
@@ -127,7 +127,7 @@ class MobileFaceNet(Backbone):
                 channels = c
             self.blocks.append(stage)
         self.head_conv = conv(self.head_channels, 1, act=activation, name="head_conv")
-        self.gdc = None if head == "gap" else conv(None, self.grid, depthwise=True, name="gdc")
+        self.gdc = None if head == "gap" else conv(None, self.grid, depthwise=True, padding="valid", name="gdc")
         self.gdc_project = conv(self.gdc_pointwise, 1, name="gdc_pointwise") if self.gdc_pointwise else None
         self.embedding_conv = conv(self.embedding_dim, 1, name="embedding")
 

@@ -291,9 +291,9 @@ def mobilefacenet_config(graph: TFLiteGraph) -> Tuple[dict, List[ConvUnit]]:
     cur = graph.inputs[0]
     used_residuals = set()
 
-    def fits(unit: ConvUnit, depthwise: bool, kernel: Optional[int], act: bool) -> bool:
-        return (unit.input == cur and unit.depthwise == depthwise and (kernel is None or unit.kernel_size ==
-                (kernel, kernel)) and (unit.activation is not None) == act)
+    def matches(unit: ConvUnit, depthwise: bool, kernel: Optional[int], act: bool) -> bool:
+        return (unit.depthwise == depthwise and (kernel is None or unit.kernel_size == (kernel, kernel))
+                and (unit.activation is not None) == act)
 
     def take(what: str, depthwise: bool, kernel: Optional[int], act: bool, strides=None,
              same_padding: bool = True) -> ConvUnit:
@@ -301,7 +301,7 @@ def mobilefacenet_config(graph: TFLiteGraph) -> Tuple[dict, List[ConvUnit]]:
         if pos >= len(units):
             raise TFLiteImportError(f"{graph.path}: the graph ends before the {what}")
         unit = units[pos]
-        if not fits(unit, depthwise, kernel, act):
+        if unit.input != cur or not matches(unit, depthwise, kernel, act):
             kind = "depthwise" if depthwise else "conv"
             raise graph.error(unit.op, f"expected the {what} ({kind} {kernel or 'kxk'}, "
                                        f"{'with' if act else 'without'} activation, on tensor {cur}), got "
@@ -315,16 +315,14 @@ def mobilefacenet_config(graph: TFLiteGraph) -> Tuple[dict, List[ConvUnit]]:
         return unit
 
     def next_is(depthwise: bool, kernel: Optional[int], act: bool, offset: int = 0) -> bool:
-        return pos + offset < len(units) and units[pos + offset].depthwise == depthwise and \
-            units[pos + offset].kernel_size == ((kernel, kernel) if kernel else units[pos + offset].kernel_size) \
-            and (units[pos + offset].activation is not None) == act
+        return pos + offset < len(units) and matches(units[pos + offset], depthwise, kernel, act)
 
     ordered = [take("stem conv3x3", False, 3, True, strides=2), take("stem depthwise conv3x3", True, 3, True, 1)]
     stem_channels = ordered[0].filters
     stem_pointwise = next_is(False, 1, False) and next_is(False, 1, True, 1)
     if stem_pointwise:
         ordered.append(take("stem pointwise conv1x1", False, 1, False, 1))
-    blocks = []  # (expand, out, stride)
+    blocks = []  # (expand channels, out channels, stride, in channels)
     channels = ordered[-1].filters
     while next_is(False, 1, True) and next_is(True, 3, True, 1) and next_is(False, 1, False, 2):
         expand = take("bottleneck expansion", False, 1, True, 1)
@@ -356,8 +354,8 @@ def mobilefacenet_config(graph: TFLiteGraph) -> Tuple[dict, List[ConvUnit]]:
     ordered += [head_conv, gdc]
     gdc_pointwise = 0
     if next_is(False, 1, False) and next_is(False, 1, False, 1):
-        gdc_pointwise = take("pointwise conv1x1 after the GDC", False, 1, False, 1).filters
-        ordered.append(units[pos - 1])
+        ordered.append(take("pointwise conv1x1 after the GDC", False, 1, False, 1))
+        gdc_pointwise = ordered[-1].filters
     final = take("embedding conv1x1", False, 1, False, 1)
     ordered.append(final)
     if pos != len(units):
@@ -430,7 +428,7 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
 
 def main(argv: List[str]) -> None:
     if len(argv) != 2:
-        sys.exit(f"usage: python -m lrfr_tf.models.tflite_import FILE.tflite")
+        sys.exit("usage: python -m lrfr_tf.models.tflite_import FILE.tflite")
     graph = TFLiteGraph(argv[1])
     print(graph.describe())
     config, units = mobilefacenet_config(graph)

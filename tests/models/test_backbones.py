@@ -162,3 +162,26 @@ def test_full_size_tflite_float32_parity(name, tmp_path):
     x = images(112)
     assert_tflite_parity(model, x, tmp_path, min_cosine=0.9999)
     assert_all_weights_get_gradients(model, images(64, batch=2))
+
+
+def test_count_macs_by_hand():
+    """Conv 8*8*4*(3*3*3) + depthwise 8*8*4*(3*3) + dense 256*5 multiply-accumulates."""
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, padding="same"),
+                              keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.Flatten(),
+                              keras.layers.Dense(5)])
+    assert count_macs(model, (8, 8)) == 8 * 8 * 4 * 27 + 8 * 8 * 4 * 9 + 256 * 5
+
+
+def test_table_lists_recipes_naming_a_backbone(tmp_path):
+    from lrfr_tf.models.table import markdown, recipes_using
+
+    (tmp_path / "a.py").write_text('config.model.backbone = "iresnet50"\n')
+    (tmp_path / "b.py").write_text("# iresnet50 in a comment, iresnet100 quoted: 'iresnet100'\n")
+    (tmp_path / "_private.py").write_text('"iresnet50"')
+    assert recipes_using("iresnet50", tmp_path) == ["a"]
+    assert recipes_using("iresnet100", tmp_path) == ["b"]
+    row = {"backbone": "x", "params": 1_234_567, "macs": 220_965_376, "embedding_dim": 128, "head": "gdc",
+           "recipes": ["a", "b"]}
+    assert markdown([row]).splitlines()[-1] == "| `x` | 1.23 M | 221 M | 128 | gdc | a, b |"

@@ -17,11 +17,11 @@ def create_strategy(name: str = "auto") -> tf.distribute.Strategy:
     GPUs, OneDevice on one GPU, else the default strategy. Any other name forces that strategy."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+    if name == "auto" and _tf_config_workers() > 1:
+        name = "multi_worker"  # decided before listing devices: collectives must be set up first
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
-        if _tf_config_workers() > 1:
-            name = "multi_worker"
-        elif len(gpus) > 1:
+        if len(gpus) > 1:
             name = "mirrored"
         elif len(gpus) == 1:
             name = "one_device"

@@ -42,7 +42,10 @@ def main(argv, overrides):
         return 0
     if not FLAGS.recipe:
         raise app.UsageError("--recipe is required (see --list)")
-    config = recipes.load_config(FLAGS.recipe, overrides)
+    try:
+        config = recipes.load_config(FLAGS.recipe, overrides)
+    except (KeyError, ValueError, FileNotFoundError) as e:  # bad recipe name or override: no traceback
+        raise app.UsageError(str(e).strip('"')) from None
     if FLAGS.print_config:
         print(config.to_json())
         return 0

@@ -12,7 +12,7 @@ MS1MV2 (85k identities, 5.8M images) - pack it to TFRecords with lrfr_tf.data an
 Command (full): python -m lrfr_tf.train --recipe=arcface --config.data.train=/data/ms1mv2/train-*.tfrecord
 Command (smoke, CPU, embedded sample): python -m lrfr_tf.train --recipe=arcface --config.scale=smoke
 
-Expected: LFW 99.83% at 112 px (paper, Table 8, MS1MV2 + R100). Without low-resolution training
+Expected: LFW 99.83% at 112 px (the paper's MS1MV2 + ResNet100 result). Without low-resolution training
 the cross-resolution accuracy collapses below ~16 px (Knoche et al. 2021, Fig. 3): this recipe is
 the baseline the low-resolution recipes are compared with. Smoke scale only checks the pipeline.
 """

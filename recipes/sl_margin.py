@@ -17,8 +17,8 @@ Data: aligned 112x112 identity set (SphereFace used CASIA-WebFace, 10k identitie
 Command: python -m lrfr_tf.train --recipe=sl_margin --config.data.train=/data/casia_webface
 Smoke:   python -m lrfr_tf.train --recipe=sl_margin --config.scale=smoke
 
-Expected: SphereFace-20 on CASIA-WebFace reaches 99.42% on LFW at HR (Liu et al., Table 3); the
-cascade trades a little HR accuracy for cross-resolution accuracy below ~28 px versus stage 1 alone.
+Expected: the SphereFace paper reports 99.42% on LFW at HR for A-Softmax (m = 4) on CASIA-WebFace
+(its deepest network; SphereFace-20 is a little lower); the cascade trades a little HR accuracy for cross-resolution accuracy below ~28 px versus stage 1 alone.
 """
 
 from lrfr_tf.train import defaults as D

@@ -75,6 +75,24 @@ class Method:
         """Called on the host before each step (e.g. SphereFace lambda annealing)."""
 
 
+class RecognizerMethod(Method):
+    """A method training one ``backbone`` + margin ``head`` with softmax cross-entropy (term ``ce``)."""
+
+    def __init__(self, config, num_classes: int):
+        super().__init__(config, num_classes)
+        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
+
+    def build_models(self) -> Dict[str, keras.Model]:
+        backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
+        return {"backbone": backbone, "head": create_head(self.config.model, self.num_classes, backbone.embedding_dim)}
+
+    def initialize(self, models) -> None:
+        initialize_backbone(models["backbone"], self.config.model)
+
+    def embedding_model(self, models) -> keras.Model:
+        return models["backbone"]
+
+
 def check_term(name: str, value: tf.Tensor) -> tf.Tensor:
     value = tf.cast(value, tf.float32)
     if value.shape.rank not in (0, 1):

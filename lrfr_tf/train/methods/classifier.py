@@ -8,18 +8,14 @@
 
 from __future__ import annotations
 
-from typing import Dict
-
-import keras
 import tensorflow as tf
 
 from lrfr_tf.train import views
-from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
-                                  initialize_backbone, per_example)
+from lrfr_tf.train.method import METHODS, RecognizerMethod, flip_augment, per_example
 
 
 @METHODS.register("classifier")
-class Classifier(Method):
+class Classifier(RecognizerMethod):
     """Models ``backbone`` and ``head``; loss term ``ce``."""
 
     TERMS = ("ce",)
@@ -30,18 +26,6 @@ class Classifier(Method):
         self.fraction = float(config.data.get("degrade_fraction", 1.0))
         if not 0.0 <= self.fraction <= 1.0:
             raise ValueError(f"data.degrade_fraction must be in [0, 1], got {self.fraction}")
-        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
-
-    def build_models(self) -> Dict[str, keras.Model]:
-        backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
-        head = create_head(self.config.model, self.num_classes, backbone.embedding_dim)
-        return {"backbone": backbone, "head": head}
-
-    def initialize(self, models) -> None:
-        initialize_backbone(models["backbone"], self.config.model)
-
-    def embedding_model(self, models) -> keras.Model:
-        return models["backbone"]
 
     def map_fn(self):
         flip = bool(self.config.data.get("flip", True))

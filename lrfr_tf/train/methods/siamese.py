@@ -12,18 +12,14 @@ LR branches of d(f(HR), f(LR_k)).
 
 from __future__ import annotations
 
-from typing import Dict
-
-import keras
 import tensorflow as tf
 
 from lrfr_tf.train import views
-from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
-                                  initialize_backbone, per_example)
+from lrfr_tf.train.method import METHODS, RecognizerMethod, create_loss, flip_augment, per_example
 
 
 @METHODS.register("siamese")
-class Siamese(Method):
+class Siamese(RecognizerMethod):
     """Models ``backbone`` and ``head``; loss terms ``ce`` and ``distance``."""
 
     TERMS = ("ce", "distance")
@@ -39,20 +35,9 @@ class Siamese(Method):
         kwargs = config.siamese.get("distance_kwargs", {})
         self.distance = create_loss(config.siamese.get("distance", "cosine_distance"),
                                     **(kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)))
-        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
         self.ce_branches = config.siamese.get("ce_branches", "all")
         if self.ce_branches not in ("all", "hr"):
             raise ValueError(f"siamese.ce_branches must be 'all' or 'hr', got {self.ce_branches!r}")
-
-    def build_models(self) -> Dict[str, keras.Model]:
-        backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
-        return {"backbone": backbone, "head": create_head(self.config.model, self.num_classes, backbone.embedding_dim)}
-
-    def initialize(self, models) -> None:
-        initialize_backbone(models["backbone"], self.config.model)
-
-    def embedding_model(self, models) -> keras.Model:
-        return models["backbone"]
 
     def map_fn(self):
         flip = bool(self.config.data.get("flip", True))

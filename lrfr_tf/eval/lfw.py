@@ -8,7 +8,7 @@ the embedded sample ``lrfr_tf/data/sample/lfw`` both have this layout.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 

@@ -1,6 +1,5 @@
 """The evaluate CLI end to end on the embedded sample: two models in one report, every output file."""
 
-import json
 import os
 import pathlib
 import subprocess

@@ -318,10 +318,12 @@ def load_images(
 
 @dataclasses.dataclass
 class ScanResult:
-    """Outcome of ``scan_images``: ``errors`` maps each bad file to its message."""
+    """Outcome of ``scan_images``: ``errors`` maps each bad file to its message,
+    ``formats`` counts the good files by format ("jpeg", "png")."""
 
     num_files: int
     errors: Dict[str, str]
+    formats: Dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -348,19 +350,25 @@ def scan_images(
     """
     check_alpha_mode(alpha)
 
-    def check(path: str) -> Optional[str]:
+    def check(path: str) -> Tuple[Optional[str], Optional[str]]:
+        """(error message, None) or (None, format)."""
         try:
-            check_image_info(inspect_image(path), path, size, alpha)
+            info = inspect_image(path)
+            check_image_info(info, path, size, alpha)
         except (OSError, ValueError) as e:
-            return str(e)
-        return None
+            return str(e), None
+        return None, info.format
 
     paths = [os.fspath(p) for p in paths]
-    messages = parallel_map(check, paths, progress, "validating images", num_threads)
-    return ScanResult(len(paths), {p: m for p, m in zip(paths, messages) if m is not None})
+    results = parallel_map(check, paths, progress, "validating images", num_threads)
+    formats: Dict[str, int] = {}
+    for _, fmt in results:
+        if fmt is not None:
+            formats[fmt] = formats.get(fmt, 0) + 1
+    return ScanResult(len(paths), {p: m for p, (m, _) in zip(paths, results) if m is not None}, formats)
 
 
-def decode_image(contents, channels: int = 3, alpha: str = "error", source=None):
+def decode_image(contents, channels: int = 3, alpha: str = "error", source=None, jpeg_only: bool = False):
     """Encoded JPEG/PNG bytes (tf.string scalar) -> float32 [H, W, channels] in [0, 255] (TF op).
 
     Graph-safe (use inside tf.data). JPEGs use the accurate integer IDCT, so the
@@ -368,6 +376,11 @@ def decode_image(contents, channels: int = 3, alpha: str = "error", source=None)
     channel fails a runtime assertion (alpha="error", naming ``source``, a
     tf.string path, when given), is dropped ("drop") or composited over black
     ("composite"). ``channels=1`` returns luma (``tf.image.rgb_to_grayscale``).
+
+    ``jpeg_only=True`` (the caller has checked that every input is a JPEG, e.g.
+    with ``scan_images``) decodes RGB in one op, with the same pixels: libjpeg
+    replicates grayscale, and a JPEG has no alpha. The format dispatch and
+    channel rules cost more than the decoding itself inside tf.data.
     """
     import tensorflow as tf
 
@@ -375,6 +388,8 @@ def decode_image(contents, channels: int = 3, alpha: str = "error", source=None)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     contents = tf.convert_to_tensor(contents, tf.string)
+    if jpeg_only and channels == 3:
+        return tf.cast(tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"), tf.float32)
     raw = tf.cond(
         tf.io.is_jpeg(contents),
         lambda: tf.io.decode_jpeg(contents, channels=0, dct_method="INTEGER_ACCURATE"),

@@ -82,27 +82,35 @@ def file_records(
     return positions.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def verified_subset(paths: Sequence[str], verify: str, size, alpha: str) -> np.ndarray:
-    """Indices of the files to use after validation mode ``verify`` (see module docstring)."""
+def verified_subset(paths: Sequence[str], verify: str, size, alpha: str) -> Tuple[np.ndarray, Optional[Tuple[str, ...]]]:
+    """(indices of the files to use, sorted formats of those files or None if not scanned) after
+    validation mode ``verify`` (see module docstring)."""
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
     keep = np.arange(len(paths))
     if verify == "none":
-        return keep
+        return keep, None
     scan = images_lib.scan_images(paths, size=size, alpha=alpha)
+    formats = tuple(sorted(scan.formats))
     if scan.ok:
-        return keep
+        return keep, formats
     if verify == "strict":
         raise ValueError(scan.summary() + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
     logger.warning("skipping bad images: %s", scan.summary())
     keep = np.asarray([i for i, p in enumerate(paths) if p not in scan.errors], np.int64)
     if keep.size == 0:
         raise ValueError(f"all {len(paths)} image files failed validation: {scan.summary(limit=5)}")
-    return keep
+    return keep, formats
 
 
-def _decode(record: Features, image_size: Tuple[int, int], resize: Optional[str], alpha: str) -> tf.Tensor:
-    image = images_lib.decode_image(record["contents"], alpha=alpha, source=record["path"])
+def _decode(record: Features, image_size: Tuple[int, int], resize: Optional[str], alpha: str,
+            formats: Optional[Tuple[str, ...]], size_checked: bool) -> tf.Tensor:
+    """Decode one record to float32 [H, W, 3] of ``image_size``. ``formats`` and ``size_checked``
+    say what a scan has already verified, so that the per-image graph skips those checks."""
+    image = images_lib.decode_image(record["contents"], alpha=alpha, source=record["path"],
+                                    jpeg_only=formats == ("jpeg",))
+    if size_checked:
+        return tf.ensure_shape(image, [image_size[0], image_size[1], 3])
     hw = tf.shape(image)[:2]
     target = tf.constant(image_size, tf.int32)
     same = tf.reduce_all(tf.equal(hw, target))
@@ -166,14 +174,16 @@ def make_dataset(
 
     if hasattr(source, "records"):  # TFRecordSource: validated when packed
         records = source.records(order_key, shuffle=shuffle, repeat=repeat, start_position=start_position)
+        formats, size_checked = source.image_formats, False
     else:
         paths = list(source.paths)
-        keep = verified_subset(paths, verify, None if resize else image_size, alpha)
+        keep, formats = verified_subset(paths, verify, None if resize else image_size, alpha)
+        size_checked = formats is not None and resize is None
         records = file_records([paths[i] for i in keep], np.asarray(source.labels)[keep], keep, order_key,
                                shuffle, repeat, start_position)
 
     def element(record):
-        features = {"image": _decode(record, image_size, resize, alpha), "label": record["label"],
+        features = {"image": _decode(record, image_size, resize, alpha, formats, size_checked), "label": record["label"],
                     "index": record["index"]}
         if map_fn is not None:
             features = map_fn(features, fold_in(element_key, record["position"]))

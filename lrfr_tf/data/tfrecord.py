@@ -23,7 +23,7 @@ import glob
 import json
 import math
 import os
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -83,7 +83,7 @@ def write_tfrecords(
     if os.path.exists(os.path.join(out_dir, METADATA_FILE)):
         raise FileExistsError(f"{out_dir}: already holds a packed dataset ({METADATA_FILE}); choose another OUT")
     os.makedirs(out_dir, exist_ok=True)
-    keep = verified_subset(source.paths, verify, size, alpha)
+    keep, formats = verified_subset(source.paths, verify, size, alpha)
     skipped = sorted(set(source.paths) - {source.paths[i] for i in keep})
     order = keep[np.random.default_rng(seed).permutation(len(keep))]
     num_shards = max(1, math.ceil(len(order) / examples_per_shard))
@@ -115,7 +115,8 @@ def write_tfrecords(
         "shards": shards,
         "shard_sizes": shard_sizes,
         "seed": seed,
-        "validation": {"verify": verify, "size": None if size is None else list(images_lib.size_hw(size)), "alpha": alpha},
+        "validation": {"verify": verify, "size": None if size is None else list(images_lib.size_hw(size)), "alpha": alpha,
+                       "formats": None if formats is None else list(formats)},
         "skipped_files": skipped,
         "skipped_folders": list(getattr(source, "skipped_folders", [])),
     }
@@ -171,6 +172,12 @@ class TFRecordSource:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def image_formats(self) -> Optional[Tuple[str, ...]]:
+        """Formats of the packed images as verified when packing (None: not verified)."""
+        formats = self.metadata.get("validation", {}).get("formats")
+        return None if formats is None else tuple(formats)
 
     def __len__(self) -> int:
         return self._num_examples

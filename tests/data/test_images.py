@@ -23,6 +23,7 @@ def test_load_image_and_decode_image_are_pixel_identical_on_real_jpegs(sample_di
     assert batch.shape == (40, 112, 112, 3) and batch.dtype == np.uint8
     for path, image in zip(paths, batch):
         np.testing.assert_array_equal(_tf_decode(path), image.astype(np.float32))
+        np.testing.assert_array_equal(_tf_decode(path, jpeg_only=True), image.astype(np.float32))
 
 
 def test_decode_image_inside_tf_function_equals_eager(sample_dir):
@@ -52,6 +53,8 @@ def test_grayscale_is_replicated_to_rgb(tmp_path, ext):
     if ext == ".png":
         np.testing.assert_array_equal(loaded[:, :, 0], gray)
     np.testing.assert_array_equal(_tf_decode(path), loaded.astype(np.float32))
+    if ext == ".jpg":  # the one-op path for verified JPEGs replicates grayscale the same way
+        np.testing.assert_array_equal(_tf_decode(path, jpeg_only=True), loaded.astype(np.float32))
 
 
 def test_png_with_alpha_is_an_error_by_default_and_drop_or_composite_on_request(tmp_path):
@@ -163,6 +166,9 @@ def test_scan_images_reports_every_bad_file(tmp_path):
     for path, word in bad.items():
         assert path in result.errors[path] and word in result.errors[path]
     assert "5 of 6" in result.summary()
+    assert result.formats == {"jpeg": 1}  # the good files only
+    png = fake_images.write(tmp_path / "ok.png", fake_images.random_rgb(13))
+    assert images.scan_images([str(good), str(png)]).formats == {"jpeg": 1, "png": 1}
 
 
 def test_strict_scan_accepts_every_real_lfw_and_celeba_image(lfw_dir, celeba_dir):

@@ -147,6 +147,18 @@ def test_resize_and_grayscale_inside_the_pipeline(tmp_path):
     np.testing.assert_array_equal(batch["image"][1], np.repeat(gray[:, :, None], 3, axis=2).astype(np.float32))
 
 
+@pytest.mark.parametrize("with_png", [False, True])
+def test_gray_and_colour_jpegs_decode_alike_whether_or_not_all_files_are_jpeg(tmp_path, with_png):
+    """An all-JPEG folder takes the one-op decoder, a mixed one the general decoder: same pixels."""
+    root = tmp_path / "ds"
+    paths = [fake_images.write(root / "a" / "colour.jpg", fake_images.random_rgb(7)),
+             fake_images.write(root / "b" / "gray.jpg", fake_images.random_rgb(8)[:, :, 0])]
+    if with_png:
+        paths.append(fake_images.write(root / "c" / "colour.png", fake_images.random_rgb(9)))
+    batch = _take(make_dataset(folders.IdentityFolder(root), batch_size=len(paths), seed=0, shuffle=False), 1)[0]
+    np.testing.assert_array_equal(batch["image"], images.load_images([str(p) for p in paths], progress=False))
+
+
 def test_bad_arguments(sample_faces):
     with pytest.raises(ValueError, match="verify"):
         make_dataset(sample_faces, batch_size=2, seed=0, verify="lenient")

@@ -31,10 +31,11 @@ def _take(ds, n):
 def test_pack_writes_shards_label_map_and_metadata(packed):
     source, out, meta = packed
     assert meta["num_examples"] == 300 and meta["shard_sizes"] == [100, 100, 100]
+    assert meta["validation"]["formats"] == ["jpeg"]
     assert sorted(os.listdir(out)) == ["dataset.json", "label_map.json"] + [
         f"train-0000{i}-of-00003.tfrecord" for i in range(3)]
     records = tfrecord.TFRecordSource(out)
-    assert len(records) == 300 and records.num_classes == 30
+    assert len(records) == 300 and records.num_classes == 30 and records.image_formats == ("jpeg",)
     assert records.class_names == source.class_names and records.label_map == source.label_map
     with pytest.raises(ValueError, match="packed TFRecord dataset: read it with .*TFRecordSource"):
         folders.IdentityFolder(out)

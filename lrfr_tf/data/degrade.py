@@ -26,7 +26,8 @@ Linear ops (``crop``, ``blur``, ``resolution``, ``resize``) are separable
 resamplings. Consecutive ones are fused into one matrix product per axis (the
 resize matrices are TF's own kernels, read off ``tf.image.resize`` once per size
 and looked up per sample), so e.g. a lens blur costs one small matrix product
-instead of a convolution; a lone resize runs as ``tf.image.resize``. The result
+instead of a convolution; a lone resize without antialiasing runs as
+``tf.image.resize`` (faster than the product; TF's antialiased resize is not). The result
 is clipped to [0, 255] once per fused run, so bicubic overshoot at the low size
 is kept, as in ``reduce_resolution``.
 """

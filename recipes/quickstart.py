@@ -15,9 +15,10 @@ Fine-tune the pretrained MobileFaceNet instead (needs the .tflite, e.g. ../share
 Outputs in runs/quickstart: config.json, checkpoints/, tensorboard/, export/embedder.keras,
 results.json (the printed accuracies).
 
-Expected: about 70-75% on the LFW sample at 112 px and 60-73% cross-resolution at 8-28 px
-(200 pairs, so +-3%; measured: 75.0% HR and 67.8% / 71.0% / 73.0% CR at 8 / 14 / 28 px, about
-3 minutes on 2 shared CPU cores). 300 faces are far too few to learn faces from scratch: well above
+Expected: about 70-77% on the LFW sample at 112 px and 60-76% cross-resolution at 8-28 px
+(200 pairs, so +-3%; measured: 75.0% HR and 67.8% / 71.0% / 73.0% CR at 8 / 14 / 28 px in 3 minutes
+on 2 shared CPU cores; on a fresh clone, idle: 76.0% HR, 65.0% / 76.0% / 75.8% CR, loss 11.98 -> 1.71,
+107 s including start-up. Multithreaded float sums make CPU runs differ slightly; the data order does not). 300 faces are far too few to learn faces from scratch: well above
 chance, far below a real model. See the other recipes for paper-scale training.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable
 
 import keras
 import numpy as np

@@ -15,7 +15,7 @@ import importlib.util
 import logging
 import os
 import threading
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from lrfr_tf.train.engine import Trainer
 from lrfr_tf.train.recipes import load_config, recipe_names
-from lrfr_tf.train.priors import find_face_mesh_model
 
 SHARED_PREFIX = "../shared/"
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from lrfr_tf.models.registry import BACKBONES
 from lrfr_tf.preprocessing import ARCFACE, Preprocessing

@@ -39,7 +39,7 @@ import tqdm
 from absl import app, flags
 
 flags.DEFINE_string("data_dir", "../shared/data/celeba/aligned112", "Identity-per-folder face images (112x112 JPEG).")
-flags.DEFINE_integer("num_images", 0, "Use the first N images (0: all); chunks cycle through them.")
+flags.DEFINE_integer("num_images", 0, "Take each chunk's images from the first N (0: all), repeating them if N is smaller than a chunk.")
 flags.DEFINE_integer("batch_size", 64, "Batch size of both pipelines.")
 flags.DEFINE_integer("chunks", 8, "Timed chunks per pipeline, alternating tf.data and naive (medians reported).")
 flags.DEFINE_integer("chunk_batches", 32, "Batches per timed chunk.")

@@ -107,7 +107,7 @@ class Trainer:
             models=tf.train.Checkpoint(**self.models),
             optimizers=tf.train.Checkpoint(**{f"{s.name}__{u.name}": u.optimizer for s in self.stages for u in s.updates}),
         )
-        ckpt_dir = os.path.join(self.workdir, "checkpoints")
+        ckpt_dir = self.checkpoint_dir = os.path.join(self.workdir, "checkpoints")  # the chief's
         if not self.chief:  # non-chief workers must write too (collectives), to a scratch dir
             ckpt_dir = os.path.join(self.workdir, f".worker{strategy_lib.worker_id(self.strategy)}_checkpoints")
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=int(config.checkpoint.keep),
@@ -232,7 +232,7 @@ class Trainer:
     def restore(self) -> int:
         """Restore the latest checkpoint (if any); returns the step to continue from."""
         # Every worker restores the chief's checkpoint (non-chief workers only write scratch copies).
-        latest = tf.train.latest_checkpoint(os.path.join(self.workdir, "checkpoints"))
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
         if latest is None:
             self.method.initialize(self.models)
             return 0

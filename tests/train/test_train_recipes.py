@@ -62,17 +62,24 @@ def build_trainer(config, workdir, caplog):
         return trainer
 
 
-def check_fixed_batch_descent(trainer, steps=5):
-    """Each stage, from its fresh optimizer, on one fixed batch: the loss falls below its first value.
+def check_fixed_batch_descent(trainer, max_steps=10, minimax_steps=5):
+    """Each stage, from its fresh optimizer, on one fixed batch: within ``max_steps`` steps the loss
+    falls below its first value (stopping there). Dropout makes each step's loss noisy (IP U-Net's
+    total moved by up to 0.09 a step while falling about 0.02 a step), so a few steps may not show it.
 
     A stage of alternating updates (a minimax) has no monotone objective: its losses must stay finite.
     """
     for stage in trainer.stages:
         batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
         step = trainer._step_fn(stage)
-        logs = [{k: float(v) for k, v in step(batch).items()} for _ in range(steps)]
-        assert all(np.isfinite(v) for log in logs for v in log.values()), (stage.name, logs)
-        if len(stage.updates) == 1:
+        single = len(stage.updates) == 1
+        logs = []
+        for _ in range(max_steps if single else minimax_steps):
+            logs.append({k: float(v) for k, v in step(batch).items()})
+            assert all(np.isfinite(v) for v in logs[-1].values()), (stage.name, logs)
+            if single and logs[-1][f"{stage.updates[0].name}/total"] < logs[0][f"{stage.updates[0].name}/total"]:
+                break
+        if single:
             losses = [log[f"{stage.updates[0].name}/total"] for log in logs]
             assert min(losses[1:]) < losses[0], f"stage {stage.name}: loss on a fixed batch did not decrease: {losses}"
 

@@ -1,13 +1,15 @@
 """Pack an identity-per-folder dataset into sharded TFRecords.
 
     python -m lrfr_tf.data.pack SRC OUT [--examples_per_shard=10000] [--size=112]
-        [--verify=strict|skip|none] [--alpha=error|drop|composite] [--empty=error|skip]
+        [--verify=strict|header|skip|none] [--alpha=error|drop|composite] [--empty=error|skip]
         [--label_map=labels.json] [--seed=0]
 
 SRC is ``<root>/<identity>/<image>``; OUT receives the shards, ``label_map.json``
-and ``dataset.json`` (see ``lrfr_tf.data.tfrecord``). Files are validated first
-(``--verify=strict`` stops listing every bad file; ``skip`` leaves them out and
-records them in ``dataset.json``). Read the result with
+and ``dataset.json`` (see ``lrfr_tf.data.tfrecord``). Files are validated first:
+``--verify=strict`` (default) decodes every file in parallel, treating libjpeg/libpng
+warnings as errors, and stops listing every bad file with its reason; ``skip``
+leaves them out and records them in ``dataset.json``; ``header`` is the fast
+header-only scan (misses damage inside the compressed data); ``none`` checks nothing. Read the result with
 ``TFRecordSource(OUT)`` and ``pipeline.make_dataset``.
 """
 
@@ -21,7 +23,9 @@ from absl import app, flags, logging
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("examples_per_shard", 10000, "Images per TFRecord shard.")
 flags.DEFINE_list("size", ["112"], "Required image size: 'S' or 'H,W'; '0' accepts any size.")
-flags.DEFINE_enum("verify", "strict", ["strict", "skip", "none"], "Validation of files before packing.")
+flags.DEFINE_enum("verify", "strict", ["strict", "header", "skip", "none"],
+                  "Validation of files before packing: strict/skip decode every file (warnings are errors), "
+                  "header reads headers only, none checks nothing.")
 flags.DEFINE_enum("alpha", "error", ["error", "drop", "composite"], "Accept images with an alpha channel?")
 flags.DEFINE_enum("empty", "error", ["error", "skip"], "Empty identity folders: error or skip.")
 flags.DEFINE_string("label_map", None, "Reuse this label map JSON instead of the sorted folder names.")

@@ -11,17 +11,30 @@ run with ``deterministic=True``. So the same seed gives the same batches, and
 ``start_step=k`` starts the position counter at ``k * batch_size`` (before any
 file is read or decoded) and yields exactly batch k of a fresh run.
 
-Validation. TF's decode errors do not name files, so by default
-(``verify="strict"``) folder sources are scanned up front in parallel from
-the file headers (``images.scan_images``: signature, completeness, channels,
-alpha, size) and any bad file raises a ValueError listing every bad file.
-``verify="skip"`` drops bad files, logging their count and names;
-``verify="none"`` scans nothing. TFRecord sources are validated when packed.
+Validation. TF's decode errors do not name files, so folder sources are
+checked up front (``verify``):
+
+* ``"strict"`` (default): every file is fully decoded in parallel worker
+  processes (``images.check_images``), with libjpeg/libpng warnings treated as
+  errors, and any bad file raises a ValueError listing every bad file with a
+  one-line reason. A file that passes decodes in TF to the same pixels.
+* ``"header"``: the fast header-only scan (``images.scan_images``: signature,
+  completeness, pixel limit, channels, alpha, size); it misses damage inside
+  the compressed data (a corrupt PNG IDAT, zeroed or truncated JPEG scan data).
+* ``"skip"``: the full decode check, dropping bad files (count and names logged).
+* ``"none"``: no check.
+
+TFRecord sources are validated when packed. If a decode error still happens
+while training (a file changed after the check, ``verify="none"``/``"header"``),
+``undecodable_files(source, batch_size, seed, step, ...)`` recomputes which files
+make up that batch (the stream is a pure function of the arguments) and names
+the ones that fail the decode check.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -31,7 +44,11 @@ from lrfr_tf.data import images as images_lib
 
 logger = logging.getLogger(__name__)
 
-VERIFY_MODES = ("strict", "skip", "none")
+VERIFY_MODES = ("strict", "header", "skip", "none")
+
+# The indices kept by the last check of a file list, so that ``undecodable_files`` rebuilds
+# exactly the stream ``make_dataset`` built (with "skip" the kept files define the positions).
+_KEPT: Dict[Tuple, np.ndarray] = {}
 
 Features = Dict[str, tf.Tensor]
 MapFn = Callable[[Features, tf.Tensor], Features]
@@ -47,6 +64,19 @@ def seed_keys(seed: Union[int, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Ten
 def fold_in(key: tf.Tensor, data) -> tf.Tensor:
     """A [2] int64 seed unique to (key, data)."""
     return tf.random.experimental.stateless_fold_in(key, tf.cast(data, tf.int64))
+
+
+def _locator(n: int, indices_t, labels_t, paths_t, order_key: tf.Tensor, shuffle: bool):
+    """position -> {position, index, label, path}: the file at a stream position."""
+
+    def locate(position):
+        epoch, slot = position // n, position % n
+        if shuffle:
+            slot = tf.random.experimental.index_shuffle(slot, fold_in(order_key, epoch), tf.constant(n - 1, tf.int64))
+        return {"position": position, "index": tf.gather(indices_t, slot), "label": tf.gather(labels_t, slot),
+                "path": tf.gather(paths_t, slot)}
+
+    return locate
 
 
 def file_records(
@@ -68,12 +98,7 @@ def file_records(
     else:
         positions = tf.data.Dataset.range(start_position, n, dtype=tf.int64)
 
-    def locate(position):
-        epoch, slot = position // n, position % n
-        if shuffle:
-            slot = tf.random.experimental.index_shuffle(slot, fold_in(order_key, epoch), tf.constant(n - 1, tf.int64))
-        return {"position": position, "index": tf.gather(indices_t, slot), "label": tf.gather(labels_t, slot),
-                "path": tf.gather(paths_t, slot)}
+    locate = _locator(n, indices_t, labels_t, paths_t, order_key, shuffle)
 
     def read(record):
         return {**record, "contents": tf.io.read_file(record["path"])}
@@ -82,24 +107,38 @@ def file_records(
     return positions.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def verified_subset(paths: Sequence[str], verify: str, size, alpha: str) -> Tuple[np.ndarray, Optional[Tuple[str, ...]]]:
-    """(indices of the files to use, sorted formats of those files or None if not scanned) after
-    validation mode ``verify`` (see module docstring)."""
+def check_verify_mode(verify: str) -> None:
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+
+
+def _kept_key(paths: Sequence[str], size, alpha: str) -> Tuple:
+    return (len(paths), hash(tuple(paths)), None if size is None else images_lib.size_hw(size), alpha)
+
+
+def verified_subset(paths: Sequence[str], verify: str, size, alpha: str,
+                    progress: bool = True) -> Tuple[np.ndarray, Optional[Tuple[str, ...]]]:
+    """(indices of the files to use, sorted formats of those files or None if not scanned) after
+    validation mode ``verify`` (see module docstring)."""
+    check_verify_mode(verify)
+    paths = list(paths)
     keep = np.arange(len(paths))
     if verify == "none":
         return keep, None
-    scan = images_lib.scan_images(paths, size=size, alpha=alpha)
+    if verify == "header":
+        scan = images_lib.scan_images(paths, size=size, alpha=alpha, progress=progress and len(paths) > 1000)
+    else:
+        scan = images_lib.check_images(paths, size=size, alpha=alpha, progress=progress and len(paths) > 1000)
     formats = tuple(sorted(scan.formats))
-    if scan.ok:
-        return keep, formats
-    if verify == "strict":
-        raise ValueError(scan.summary() + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
-    logger.warning("skipping bad images: %s", scan.summary())
-    keep = np.asarray([i for i, p in enumerate(paths) if p not in scan.errors], np.int64)
-    if keep.size == 0:
-        raise ValueError(f"all {len(paths)} image files failed validation: {scan.summary(limit=5)}")
+    if not scan.ok:
+        if verify in ("strict", "header"):
+            raise ValueError(scan.summary() + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
+        logger.warning("skipping bad images: %s", scan.summary())
+        keep = np.asarray([i for i, p in enumerate(paths) if p not in scan.errors], np.int64)
+        if keep.size == 0:
+            raise ValueError(f"all {len(paths)} image files failed validation: {scan.summary(limit=5)}")
+    if verify == "skip":
+        _KEPT[_kept_key(paths, size, alpha)] = keep
     return keep, formats
 
 
@@ -159,7 +198,9 @@ def make_dataset(
       image_size: (height, width) every image must have; a different size is an
         error naming the file unless ``resize`` names a tf.image method.
       alpha: "error" | "drop" | "composite" (see ``images``).
-      verify: "strict" | "skip" | "none" (see module docstring).
+      verify: "strict" (default: full decode check, bad files are an error) |
+        "header" (header-only scan) | "skip" (decode check, bad files left out) |
+        "none" (see module docstring).
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
@@ -167,6 +208,7 @@ def make_dataset(
         raise ValueError(f"start_step must be >= 0, got {start_step}")
     image_size = images_lib.size_hw(image_size)
     images_lib.check_alpha_mode(alpha)
+    check_verify_mode(verify)
     if resize is not None and resize not in images_lib.RESIZE_METHODS:
         raise ValueError(f"resize must be one of {images_lib.RESIZE_METHODS} or None, got {resize!r}")
     order_key, element_key, batch_key = seed_keys(seed)
@@ -200,3 +242,71 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def batch_files(source, batch_size: int, seed: int, step: int, image_size=(112, 112), verify: str = "strict",
+                resize: Optional[str] = None, alpha: str = "error", shuffle: bool = True,
+                repeat: bool = True) -> list:
+    """The elements of batch ``step`` of ``make_dataset(source, batch_size, seed, ...)`` as
+    [(name, path or bytes)]: file paths for a folder source, (``path`` field, encoded bytes) of
+    the records for a ``TFRecordSource``. Nothing is decoded."""
+    if batch_size <= 0 or step < 0:
+        raise ValueError(f"need batch_size > 0 and step >= 0, got batch_size={batch_size}, step={step}")
+    check_verify_mode(verify)
+    order_key, _, _ = seed_keys(seed)
+    start = int(step) * int(batch_size)
+    if hasattr(source, "records"):
+        ds = source.records(order_key, shuffle=shuffle, repeat=repeat, start_position=start).take(batch_size)
+        return [(r["path"].decode("utf-8", "replace"), r["contents"]) for r in ds.as_numpy_iterator()]
+    paths = list(source.paths)
+    size = None if resize else images_lib.size_hw(image_size)
+    keep = np.arange(len(paths))
+    if verify == "skip":
+        keep = _KEPT.get(_kept_key(paths, size, alpha))
+        if keep is None:  # not checked in this process: check again (same answer unless files changed)
+            keep, _ = verified_subset(paths, verify, size, alpha)
+    n = len(keep)
+    stop = start + batch_size if repeat else min(start + batch_size, n)
+    if stop <= start:
+        return []
+    locate = _locator(n, tf.constant(np.asarray(keep, np.int64)), tf.zeros([n], tf.int32),
+                      tf.constant([paths[i] for i in keep], tf.string), order_key, shuffle)
+    ds = tf.data.Dataset.range(start, stop, dtype=tf.int64).map(locate)
+    return [(p.decode("utf-8"), p.decode("utf-8")) for p in ds.map(lambda r: r["path"]).as_numpy_iterator()]
+
+
+def undecodable_files(source, batch_size: int, seed: int, step: int, image_size=(112, 112), verify: str = "strict",
+                      resize: Optional[str] = None, alpha: str = "error", shuffle: bool = True,
+                      repeat: bool = True) -> list:
+    """[(path, reason)] of the files of batch ``step`` that fail the decode check.
+
+    Call it with the arguments given to ``make_dataset`` when iterating raised
+    ``tf.errors.InvalidArgumentError`` at batch ``step`` (counted from 0 of the
+    stream, i.e. including ``start_step``): tf.data's decode errors cannot name
+    the file, this does. The batch's files are recomputed from (seed, step) (see
+    the module docstring) and decode-checked like ``verify="strict"``
+    (``images.check_images``); for a ``TFRecordSource`` the records' bytes are
+    checked and named by their ``path`` field. A shard that cannot be read is
+    reported as (shard pattern, reason). Empty list: every file of the batch
+    decodes cleanly.
+    """
+    size = None if resize else images_lib.size_hw(image_size)
+    try:
+        items = batch_files(source, batch_size, seed, step, image_size, verify, resize, alpha, shuffle, repeat)
+    except tf.errors.OpError as e:  # a damaged TFRecord shard
+        where = ", ".join(getattr(source, "files", [])[:3]) or repr(source)
+        return [(where, f"cannot read the records of batch {step}: {e.message.splitlines()[0] if e.message else e}")]
+    if not items:
+        return []
+    if hasattr(source, "records"):
+        root = source.metadata.get("source", "")
+        payload = [(name, data) for name, data in items]
+    else:
+        root, payload = "", [name for name, _ in items]
+    seen, result = set(), []
+    scan = images_lib.check_images(payload, size=size, alpha=alpha, num_workers=1 if len(payload) > 1 else 0)
+    for name, _ in items:
+        if name in scan.errors and name not in seen:
+            seen.add(name)
+            result.append((os.path.join(root, name) if root else name, scan.errors[name]))
+    return result

@@ -73,9 +73,10 @@ def write_tfrecords(
 ) -> Dict:
     """Pack ``source`` into sharded TFRecords under ``out_dir``; returns the metadata written.
 
-    ``verify``: "strict" validates every file first (``images.scan_images`` with
-    ``size``/``alpha``) and raises listing the bad ones; "skip" leaves them out
-    and records them in the metadata; "none" packs everything.
+    ``verify``: "strict" decode-checks every file first (``images.check_images`` with
+    ``size``/``alpha``) and raises listing the bad ones; "header" does the same
+    from the headers only (``images.scan_images``); "skip" decode-checks and leaves
+    bad files out, recording them in the metadata; "none" packs everything.
     """
     out_dir = os.fspath(out_dir)
     if examples_per_shard <= 0:

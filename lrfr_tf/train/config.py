@@ -148,9 +148,75 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+def _literal(text: str) -> Any:
+    """``ast.literal_eval`` that raises only ValueError (also for deep nesting or huge input)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise ValueError(str(e)) from None
+
+
+def _element_kind(like: List[Any]) -> str | None:
+    """The element type a list override must keep: "bool", "int", "float", "str", or None (permissive:
+    an empty list, or elements of mixed or other types). Ints in a list of floats make it "float"."""
+    if not like:
+        return None
+    if all(isinstance(v, bool) for v in like):
+        return "bool"
+    if any(isinstance(v, bool) for v in like):
+        return None
+    if all(isinstance(v, int) for v in like):
+        return "int"
+    if all(isinstance(v, (int, float)) for v in like):
+        return "float"
+    if all(isinstance(v, str) for v in like):
+        return "str"
+    return None
+
+
+_KIND_NAMES = {"bool": "booleans", "int": "integers", "float": "numbers", "str": "strings"}
+
+
+def _list_element(value: Any, kind: str) -> Any:
+    """One element of a parsed list -> ``kind``; ValueError (message completed by the caller) if impossible."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().isascii():
+            return int(value.strip())  # ValueError for "abc"
+    elif kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and value.strip().isascii():
+            return float(value.strip())
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ValueError(value)
+
+
 def parse_value(text: str, like: Any, key: str = "") -> Any:
-    """Parse command-line ``text`` to the type of ``like`` (the value it replaces)."""
+    """Parse command-line ``text`` to the type of ``like`` (the value it replaces).
+
+    bool: true/false/1/0/yes/no/on/off; int and float: ASCII numbers (``int`` would also
+    take '١' or '１'); str: the text; list: a Python/JSON literal (``[7, 28]``) or
+    comma-separated items (``7,28``), each element parsed to the type of the existing
+    elements (ints stay ints, floats accept ints, bools take true/false; an empty or
+    mixed list accepts anything); a group: a JSON object. Errors are ValueErrors
+    naming ``key`` and the text.
+    """
     where = f" for config key {key!r}" if key else ""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a string to parse{where}, got {type(text).__name__}")
     if isinstance(like, bool):
         low = text.strip().lower()
         if low in _TRUE:
@@ -160,11 +226,15 @@ def parse_value(text: str, like: Any, key: str = "") -> Any:
         raise ValueError(f"expected a boolean{where}, got {text!r}")
     if isinstance(like, int):
         try:
+            if not text.isascii():
+                raise ValueError
             return int(text)
         except ValueError:
             raise ValueError(f"expected an integer{where}, got {text!r}") from None
     if isinstance(like, float):
         try:
+            if not text.isascii():
+                raise ValueError
             return float(text)
         except ValueError:
             raise ValueError(f"expected a number{where}, got {text!r}") from None
@@ -172,26 +242,37 @@ def parse_value(text: str, like: Any, key: str = "") -> Any:
         return text
     if isinstance(like, list):
         try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+            value = _literal(text)
+        except ValueError:
             value = [s.strip() for s in text.split(",") if s.strip()]  # a,b,c
         if isinstance(value, (int, float, str)):
             value = [value]
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"expected a list{where}, got {text!r}")
-        return list(value)
+        value = list(value)
+        kind = _element_kind(like)
+        if kind is not None:
+            out = []
+            for element in value:
+                try:
+                    out.append(_list_element(element, kind))
+                except (ValueError, OverflowError):
+                    raise ValueError(f"expected a list of {_KIND_NAMES[kind]}{where} (like {like!r}), got {text!r}: "
+                                     f"element {element!r} is not one") from None
+            value = out
+        return value
     if isinstance(like, Config):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ValueError(f"config key {key!r} is a group; set its leaves (--config.{key}.<name>=...) or pass a JSON object") from None
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object{where}, got {text!r}")
         return value
     # None or other: best-effort literal, else the string.
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+        return _literal(text)
+    except ValueError:
         return text
 
 

@@ -77,3 +77,29 @@ def test_cli_splits_config_overrides():
     assert overrides == ["seed=3", "data.flip=false"] and rest == ["prog", "--recipe=bt", "--workdir=/x"]
     with pytest.raises(SystemExit):
         split_config_args(["prog", "--config.seed"])
+
+
+@pytest.mark.parametrize("item, match", [
+    ("data.image_size=abc", r"list of integers for config key 'data.image_size'.*'abc'"),
+    ("data.image_size=96,x", r"list of integers for config key 'data.image_size'.*'x'"),
+    ("eval.sizes=[8, 1.5]", r"list of integers for config key 'eval.sizes'.*1.5"),
+    ("data.image_size=１１２,１１２", r"list of integers for config key 'data.image_size'"),
+    ("seed=١", r"integer for config key 'seed'"),
+    ("data.degrade_fraction=٠.5", r"number for config key 'data.degrade_fraction'"),
+    ("data.image_size=[[1, 2]]", r"list of integers for config key 'data.image_size'"),
+])
+def test_list_and_number_overrides_are_typed_element_wise(item, match):
+    from lrfr_tf.train.defaults import base_config
+
+    with pytest.raises(ValueError, match=match):
+        apply_overrides(base_config("x", "classifier"), [item])
+
+
+def test_list_overrides_keep_element_types():
+    c = Config(ints=[112, 112], floats=[0.5, 1.0], strs=["cr"], flags=[True], mixed=[1, "a"], empty=[])
+    apply_overrides(c, ["ints=96,96", "floats=1,2", "strs=cr,er", "flags=false,true", "mixed=x,2", "empty=[1, 'a']"])
+    assert c.ints == [96, 96] and all(type(v) is int for v in c.ints)
+    assert c.floats == [1.0, 2.0] and all(type(v) is float for v in c.floats)
+    assert (c.strs, c.flags, c.mixed, c.empty) == (["cr", "er"], [False, True], ["x", "2"], [1, "a"])
+    apply_overrides(c, ["ints=[64.0, 64]"])  # an integral float is an int
+    assert c.ints == [64, 64] and all(type(v) is int for v in c.ints)

@@ -34,6 +34,9 @@ DEFAULT_SIZES = (5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 56, 112)
 #: Marks "full resolution, not degraded" in size arrays.
 HR = 0
 
+#: Largest side length a protocol file may give (JPEG's limit).
+MAX_SIZE = 65535
+
 
 @dataclasses.dataclass(frozen=True)
 class PairProtocol:
@@ -80,19 +83,36 @@ def from_sizes(name: str, sizes: np.ndarray, source: str | None = None) -> PairP
 def read_protocol(path: str, num_pairs: int | None = None) -> np.ndarray:
     """Read a protocol CSV: one line of ``2 * num_pairs`` positive ints -> np.int32 [2N].
 
-    Raises ValueError naming the file for non-integer values, extra lines, an
-    odd count, or a count that does not match ``num_pairs``.
+    Raises ValueError naming the file for values that are not integers in ASCII
+    digits (also '٣' or '１', which ``int`` would take), sizes outside 1..``MAX_SIZE``,
+    extra lines, an odd count, a count that does not match ``num_pairs``, or text
+    that is not UTF-8; FileNotFoundError for a missing file.
     """
-    with open(path, "r", encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
+    path = os.fspath(path)
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such protocol file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: a protocol file is UTF-8/ASCII text, found byte 0x{e.object[e.start]:02x} "
+                         f"at offset {e.start}") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) != 1:
         raise ValueError(f"{path}: a protocol file is one line of comma-separated sizes, found {len(lines)} lines")
     fields = [v.strip() for v in lines[0].split(",")]
-    try:
-        values = np.array([int(v) for v in fields], dtype=np.int64)
-    except ValueError:
-        bad = next(v for v in fields if not v.lstrip("-").isdigit())
-        raise ValueError(f"{path}: protocol values must be integers, got {bad!r}") from None
+    ints = []
+    for k, v in enumerate(fields):
+        # ASCII digits only: int() would also take '٣' or '１' (and '1_000'), which no protocol file holds.
+        body = v[1:] if v[:1] in "+-" else v
+        if not body or not (body.isascii() and body.isdigit()):
+            raise ValueError(f"{path}: protocol values must be integers, got {v!r} "
+                             f"(value {k + 1}; ASCII digits 0-9 only)")
+        if len(body) > 9:
+            raise ValueError(f"{path}: protocol value {v!r} at value {k + 1} is out of range "
+                             f"(a side length in pixels, at most {MAX_SIZE})")
+        ints.append(int(v))
+    values = np.array(ints, dtype=np.int64)
     if values.size % 2:
         raise ValueError(f"{path}: {values.size} sizes is odd; a protocol has two sizes per pair")
     if num_pairs is not None and values.size != 2 * num_pairs:
@@ -102,6 +122,8 @@ def read_protocol(path: str, num_pairs: int | None = None) -> np.ndarray:
         )
     if values.min() <= 0:
         raise ValueError(f"{path}: sizes must be positive, got {int(values.min())}")
+    if values.max() > MAX_SIZE:
+        raise ValueError(f"{path}: sizes are side lengths in pixels, at most {MAX_SIZE}, got {int(values.max())}")
     return values.astype(np.int32)
 
 

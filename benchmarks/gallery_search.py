@@ -61,10 +61,6 @@ def make_data(n: int, dim: int, n_probes: int, seed: int = 0, sigma: float = 0.9
     rot = rot.astype(np.float32)
     spec = (np.arange(1, dim + 1, dtype=np.float32) ** -0.25)  # std = sqrt(variance j^-0.5)
 
-    def centres(ids):
-        r = np.random.default_rng([seed, 1])  # centres must be a function of the identity: regenerate all once
-        return None
-
     cen = np.empty((n_ids, dim), np.float32)
     for a in range(0, n_ids, chunk):
         b = min(a + chunk, n_ids)

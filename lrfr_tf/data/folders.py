@@ -42,15 +42,19 @@ def load_label_map(path: Union[str, os.PathLike]) -> List[str]:
             data = json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such label map file") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{path}: not a JSON label map ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 JSON label map (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     if not isinstance(data, dict) or data.get("format") != LABEL_MAP_FORMAT or not isinstance(data.get("class_names"), list):
         raise ValueError(f"{path}: not a lrfr_tf label map (expected {{'format': {LABEL_MAP_FORMAT!r}, 'class_names': [...]}})")
     names = data["class_names"]
     if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
         raise ValueError(f"{path}: class_names must be distinct strings")
+    if not names:
+        raise ValueError(f"{path}: the label map has no class names")
     if data.get("num_classes", len(names)) != len(names):
-        raise ValueError(f"{path}: num_classes {data['num_classes']} != {len(names)} class names")
+        raise ValueError(f"{path}: num_classes {data['num_classes']!r} != {len(names)} class names")
     return names
 
 

@@ -25,25 +25,51 @@ def lfw_image_path(name: str, number: int, ext: str = ".jpg") -> str:
     return f"{name}/{name}_{int(number):04d}{ext}"
 
 
+def _count(text: str) -> int:
+    """A non-negative integer in ASCII digits (``int`` would also take '٣', '１', '1_0', '+1')."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise ValueError(text)
+    return int(text)
+
+
+def _name(text: str) -> str:
+    """An identity name: one path component (no separators, not '.' or '..')."""
+    if "/" in text or "\\" in text or text in (".", "..") or "\x00" in text:
+        raise ValueError(text)
+    return text
+
+
 def read_pairs(pairs_file: str, ext: str = ".jpg") -> List[Pair]:
     """Parse an LFW pairs file, keeping folds in file order.
 
-    Raises ValueError naming the file and line for any malformed content.
+    Raises ValueError naming the file and line for any malformed content (also
+    text that is not UTF-8, numbers not in ASCII digits, negative numbers, and
+    names that are not a single path component), FileNotFoundError for a missing file.
     """
-    with open(pairs_file, "r", encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f if ln.strip()]
+    pairs_file = os.fspath(pairs_file)
+    try:
+        with open(pairs_file, "r", encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{pairs_file}: no such pairs file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{pairs_file}: not a UTF-8 text file (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ValueError(f"{pairs_file}: empty pairs file")
     header = lines[0].split()
     try:
         if len(header) == 2:
-            folds, per_fold = int(header[0]), int(header[1])
+            folds, per_fold = _count(header[0]), _count(header[1])
         elif len(header) == 1:
-            folds, per_fold = 1, int(header[0])
+            folds, per_fold = 1, _count(header[0])
         else:
             raise ValueError
+        if folds == 0 or per_fold == 0:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"{pairs_file}:1: header must be '<folds> <n>' or '<n>', got {lines[0]!r}") from None
+        raise ValueError(f"{pairs_file}:1: header must be '<folds> <n>' or '<n>' (positive integers), "
+                         f"got {lines[0]!r}") from None
     body = lines[1:]
     expected = folds * 2 * per_fold
     if len(body) != expected:
@@ -60,10 +86,10 @@ def read_pairs(pairs_file: str, ext: str = ".jpg") -> List[Pair]:
         try:
             if len(parts) == 3:
                 name, i, j = parts
-                p = Pair(fold, lfw_image_path(name, int(i), ext), lfw_image_path(name, int(j), ext), True)
+                p = Pair(fold, lfw_image_path(_name(name), _count(i), ext), lfw_image_path(name, _count(j), ext), True)
             elif len(parts) == 4:
                 n1, i, n2, j = parts
-                p = Pair(fold, lfw_image_path(n1, int(i), ext), lfw_image_path(n2, int(j), ext), False)
+                p = Pair(fold, lfw_image_path(_name(n1), _count(i), ext), lfw_image_path(_name(n2), _count(j), ext), False)
             else:
                 raise ValueError
         except ValueError:

@@ -300,6 +300,7 @@ def undecodable_files(source, batch_size: int, seed: int, step: int, image_size=
         return []
     if hasattr(source, "records"):
         root = source.metadata.get("source", "")
+        root = root if isinstance(root, str) else ""
         payload = [(name, data) for name, data in items]
     else:
         root, payload = "", [name for name, _ in items]

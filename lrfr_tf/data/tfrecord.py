@@ -127,6 +127,49 @@ def write_tfrecords(
     return metadata
 
 
+def read_metadata(meta_path: str) -> Dict:
+    """Read and check a packed dataset's ``dataset.json``; errors (ValueError, FileNotFoundError)
+    name the file and the field."""
+    try:
+        with open(meta_path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{meta_path}: missing; pack datasets with `python -m lrfr_tf.data.pack`") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{meta_path}: not UTF-8 JSON (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{meta_path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT:
+        raise ValueError(f"{meta_path}: not a lrfr_tf TFRecord dataset (expected a JSON object with "
+                         f"\"format\": {DATASET_FORMAT!r})")
+
+    def field(name, ok, expected):
+        if name not in meta:
+            raise ValueError(f"{meta_path}: field {name!r} is missing")
+        if not ok(meta[name]):
+            raise ValueError(f"{meta_path}: field {name!r} must be {expected}, got {meta[name]!r:.80}")
+
+    def is_count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**40
+
+    field("shards", lambda v: isinstance(v, list) and v and all(
+        isinstance(n, str) and n and os.path.basename(n) == n and n not in (".", "..") for n in v) and len(set(v)) == len(v),
+        "a non-empty list of distinct shard file names")
+    field("shard_sizes", lambda v: isinstance(v, list) and len(v) == len(meta["shards"]) and all(is_count(n) for n in v),
+          f"a list of {len(meta['shards'])} example counts")
+    if "num_classes" in meta:
+        field("num_classes", is_count, "a count")
+    validation = meta.get("validation", {})
+    if not isinstance(validation, dict):
+        raise ValueError(f"{meta_path}: field 'validation' must be an object, got {validation!r:.80}")
+    formats = validation.get("formats")
+    if formats is not None and not (isinstance(formats, list) and all(f in ("jpeg", "png") for f in formats)):
+        raise ValueError(f"{meta_path}: validation.formats must be a list of 'jpeg'/'png', got {formats!r:.80}")
+    return meta
+
+
 class TFRecordSource:
     """A packed dataset for ``pipeline.make_dataset``.
 
@@ -148,13 +191,7 @@ class TFRecordSource:
                 raise ValueError(f"{pattern}: matches shards in several directories: {sorted(directories)}")
             directory = directories.pop()
         meta_path = os.path.join(directory, METADATA_FILE)
-        try:
-            with open(meta_path, "r", encoding="utf-8") as f:
-                self.metadata = json.load(f)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{meta_path}: missing; pack datasets with `python -m lrfr_tf.data.pack`") from None
-        if self.metadata.get("format") != DATASET_FORMAT:
-            raise ValueError(f"{meta_path}: not a lrfr_tf TFRecord dataset")
+        self.metadata = read_metadata(meta_path)
         sizes = dict(zip(self.metadata["shards"], self.metadata["shard_sizes"]))
         names = self.metadata["shards"] if files is None else [os.path.basename(f) for f in files]
         unknown = [n for n in names if n not in sizes]
@@ -165,7 +202,12 @@ class TFRecordSource:
         if missing:
             raise FileNotFoundError(f"{directory}: shard(s) listed in {METADATA_FILE} are missing: {missing[:3]}")
         self._num_examples = sum(sizes[n] for n in names)
+        if self._num_examples == 0:
+            raise ValueError(f"{meta_path}: the selected shard(s) hold no examples")
         self.class_names = folders.load_label_map(os.path.join(directory, LABEL_MAP_FILE))
+        declared = self.metadata.get("num_classes", len(self.class_names))
+        if declared != len(self.class_names):
+            raise ValueError(f"{meta_path}: num_classes {declared!r} but {LABEL_MAP_FILE} has {len(self.class_names)} names")
         self.label_map = {n: i for i, n in enumerate(self.class_names)}
         self.shuffle_block = int(shuffle_block)
         self.cycle_length = int(cycle_length)
@@ -178,7 +220,7 @@ class TFRecordSource:
     def image_formats(self) -> Optional[Tuple[str, ...]]:
         """Formats of the packed images as verified when packing (None: not verified)."""
         formats = self.metadata.get("validation", {}).get("formats")
-        return None if formats is None else tuple(formats)
+        return None if not formats else tuple(sorted(set(formats)))
 
     def __len__(self) -> int:
         return self._num_examples

@@ -11,9 +11,9 @@ it is called.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pickle
-import struct
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -57,17 +57,28 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def safe_load_pickle(path: str):
-    """Unpickle ``path`` with ``SafeUnpickler``."""
+    """Unpickle ``path`` with ``SafeUnpickler``.
+
+    The file is read into memory first, so a length field declaring gigabytes
+    (BINBYTES8, BYTEARRAY8, ...) fails as truncated data instead of making the
+    unpickler allocate it. Any failure of the pickle machinery (also a
+    UnicodeDecodeError, a RecursionError from deep nesting, NumPy refusing an
+    array's state) is an UnpicklingError naming the file.
+    """
     try:
         with open(path, "rb") as f:
-            return SafeUnpickler(f, path).load()
+            data = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: is a directory, not a .bin file") from None
+    try:
+        return SafeUnpickler(io.BytesIO(data), path).load()
     except ForbiddenGlobalError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error, MemoryError) as e:
-        raise pickle.UnpicklingError(f"{path}: corrupt pickle ({type(e).__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 - every way a hostile pickle can fail becomes one clear error
+        text = str(e).splitlines()[0][:200] if str(e) else ""
+        raise pickle.UnpicklingError(f"{path}: corrupt pickle ({type(e).__name__}: {text})") from None
 
 
 @dataclasses.dataclass
@@ -128,7 +139,15 @@ def read_bin(path: Union[str, os.PathLike]) -> VerificationBin:
         raise ValueError(f"{path}: issame must be a list of bools or a bool array, got {type(issame).__name__}")
     if len(bins) != 2 * len(same):
         raise ValueError(f"{path}: {len(bins)} images for {len(same)} pairs (expected {2 * len(same)})")
-    return VerificationBin(path, [_as_bytes(b, path, i) for i, b in enumerate(bins)], same)
+    # A pickle can reference one object many times (memo); convert each object once, so that a
+    # small file listing the same large bytearray thousands of times does not become gigabytes of copies.
+    converted = {}
+    encoded = []
+    for i, b in enumerate(bins):
+        if id(b) not in converted:
+            converted[id(b)] = _as_bytes(b, path, i)
+        encoded.append(converted[id(b)])
+    return VerificationBin(path, encoded, same)
 
 
 def load_bin(path: Union[str, os.PathLike], size=(112, 112), resize: Optional[str] = None, alpha: str = "error",

@@ -94,6 +94,8 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
     n = len(data)
     pos = 2
     frame = None
+    component_ids = set()
+    progressive = False
     while True:
         if pos + 1 >= n:
             raise ValueError(f"{source}: truncated JPEG (file ends inside the header, {n} bytes)")
@@ -121,6 +123,9 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
             height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
             components = data[pos + 7]
             frame = (precision, height, width, components)
+            progressive = marker in (0xC2, 0xC6, 0xCA, 0xCE)
+            if length >= 8 + 3 * components:
+                component_ids = {data[pos + 8 + 3 * c] for c in range(components)}
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             break
         pos += length
@@ -132,7 +137,8 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
     end = data.rfind(b"\xff\xd9", pos)
     if end < 0:
         raise ValueError(f"{source}: truncated JPEG (no end-of-image marker after the image data; {n} bytes)")
-    _check_entropy_data(data, pos + length, end, source)
+    scans = [pos - 2] + _check_entropy_data(data, pos + length, end, source)
+    _check_scan_coverage(data, scans, component_ids, progressive, source)
     if precision != 8:
         raise ValueError(f"{source}: unsupported {precision}-bit JPEG (only 8-bit is supported)")
     if components not in (1, 3):
@@ -143,10 +149,12 @@ def _inspect_jpeg(data: bytes, source: str) -> ImageInfo:
     return ImageInfo("jpeg", height, width, components, False)
 
 
-def _check_entropy_data(data: bytes, start: int, end: int, source: str) -> None:
+def _check_entropy_data(data: bytes, start: int, end: int, source: str) -> List[int]:
     """Every 0xFF in scan data must be a stuffed FF00, a fill byte, an RSTn marker or a
     segment allowed between scans. Decoders only warn about anything else ("Corrupt
-    JPEG data") and return damaged pixels, so it is an error here."""
+    JPEG data") and return damaged pixels, so it is an error here. Returns the positions
+    of the later start-of-scan markers (progressive JPEGs)."""
+    scans = []
     i = data.find(b"\xff", start, end)
     while i >= 0:
         nxt = data[i + 1]
@@ -154,9 +162,39 @@ def _check_entropy_data(data: bytes, start: int, end: int, source: str) -> None:
             i = data.find(b"\xff", i + 1 + (nxt != 0xFF), end)
         elif nxt in _JPEG_BETWEEN_SCANS and i + 4 <= end:
             (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if nxt == 0xDA:
+                scans.append(i)
             i = data.find(b"\xff", i + 2 + length, end)
         else:
             raise ValueError(f"{source}: corrupt JPEG (invalid marker 0xFF{nxt:02X} inside the image data at byte {i})")
+    return scans
+
+
+def _check_scan_coverage(data: bytes, scans: List[int], component_ids: set, progressive: bool, source: str) -> None:
+    """Every coefficient (0..63) of every component must be sent to its last bit (Al = 0) by
+    some scan (sequential JPEGs: every component in some scan). A progressive JPEG cut
+    between scans (then an end marker appended) decodes without any warning, to blurry
+    pixels that differ between decoders."""
+    missing = {c: set(range(64)) for c in component_ids}
+    for at in scans:
+        if at + 5 > len(data):
+            continue
+        count = data[at + 4]
+        spec = at + 5 + 2 * count
+        if spec + 3 > len(data):
+            raise ValueError(f"{source}: corrupt JPEG (scan header at byte {at} runs past the end of the file)")
+        ss, se, al = data[spec], data[spec + 1], data[spec + 2] & 0x0F
+        if not progressive:
+            ss, se, al = 0, 63, 0
+        if al == 0:
+            for k in range(count):
+                cid = data[at + 5 + 2 * k]
+                if cid in missing:
+                    missing[cid] -= set(range(ss, min(se, 63) + 1))
+    incomplete = sorted(c for c, m in missing.items() if m)
+    if incomplete:
+        raise ValueError(f"{source}: truncated JPEG (the scans end before component(s) {incomplete} are complete: "
+                         f"a progressive file cut between scans)")
 
 
 def _inspect_png(data: bytes, source: str) -> ImageInfo:

@@ -321,11 +321,13 @@ def _op_pickle(kind: str, n: int) -> bytes:
         return b"\x80\x04" + b"]" * (n * 1000 + 1000) + b"."
     if kind == "deep_tuple":
         return b"\x80\x02" + b"(" * (n * 500 + 500) + b"t" * (n * 500 + 500) + b"."
-    if kind == "memo_bomb":  # one bytearray referenced many times (copies would multiply memory)
-        body = b"\x80\x05" + b"\x96" + struct.pack("<Q", 1 << 16) + b"\x00" * (1 << 16) + b"\x94"  # BYTEARRAY8, MEMOIZE
-        refs = b"]\x94(" + b"h\x00" * (2000 + n) + b"e"
-        issame = b"]" + b"\x88" * 0 + b"\x86."
-        return body + b"0" + refs + issame
+    if kind == "memo_bomb":  # one 256 KB bytearray referenced 4000 times (copies would take 1 GB)
+        body = b"\x80\x05" + b"\x96" + struct.pack("<Q", 1 << 18) + b"\xff" * (1 << 18) + b"\x94"  # BYTEARRAY8, MEMOIZE
+        refs = b"](" + b"h\x00" * (4000 + 2 * n) + b"e"
+        issame = b"](" + b"\x88" * (2000 + n) + b"e"
+        return body + b"0" + refs + issame + b"\x86."
+    if kind == "nested":  # lists nested 100k deep
+        return b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b"]\x86."
     if kind == "empty":
         return b""
     raise ValueError(kind)
@@ -355,10 +357,20 @@ def _bin_object(draw):
 bin_inputs = st.one_of(
     st.composite(lambda draw: _bin_object(draw))(),
     st.tuples(st.sampled_from(["binbytes8", "binunicode8", "long4", "bad_utf8", "global_os", "stack_global",
-                               "numpy_other", "deep_list", "deep_tuple", "memo_bomb", "empty"]),
+                               "numpy_other", "deep_list", "deep_tuple", "memo_bomb", "nested", "empty"]),
               st.integers(0, 3)).map(lambda t: _op_pickle(*t)),
     st.binary(max_size=128),
 )
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+#: Most a single hostile input may raise the process's peak memory by.
+MAX_GROWTH_MB = 400
 
 
 def run_bin(data: bytes):
@@ -366,12 +378,14 @@ def run_bin(data: bytes):
 
     path = tmp_dir() / "fuzz.bin"
     path.write_bytes(data)
+    peak = peak_rss_mb()
     vb = expect_clear(lambda: binfile.read_bin(str(path)), [path], what="read_bin")
-    if isinstance(vb, BaseException):
-        return "rejected"
-    out = expect_clear(lambda: binfile.load_bin(str(path), size=None, resize=None, alpha="drop", progress=False), [path],
-                       what="load_bin")
-    return "rejected" if isinstance(out, BaseException) else "accepted"
+    if not isinstance(vb, BaseException):
+        vb = expect_clear(lambda: binfile.load_bin(str(path), size=None, resize=None, alpha="drop", progress=False),
+                          [path], what="load_bin")
+    grown = peak_rss_mb() - peak
+    assert grown < MAX_GROWTH_MB, f"a {len(data)}-byte .bin raised peak memory by {grown:.0f} MB"
+    return "rejected" if isinstance(vb, BaseException) else "accepted"
 
 
 # Packed TFRecords -------------------------------------------------------------------------------

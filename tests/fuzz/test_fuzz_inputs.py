@@ -10,7 +10,7 @@ from tests.fuzz import targets
 FUZZ = dict(derandomize=True, database=None, deadline=None, print_blob=True,
             suppress_health_check=list(HealthCheck))
 
-EXAMPLES = {"image": 250, "pairs": 250, "protocol": 250, "bin": 200, "tfrecord": 25, "config": 250}
+EXAMPLES = {"image": 400, "pairs": 300, "protocol": 300, "bin": 300, "tfrecord": 40, "config": 300}
 
 
 def _make(name):

@@ -37,7 +37,14 @@ class Registry:
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {known}") from None
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        return self.get(name)(**kwargs)
+        """``factory(**kwargs)``; an argument the factory does not take is a ValueError naming it."""
+        factory = self.get(name)
+        try:
+            return factory(**kwargs)
+        except TypeError as e:
+            if "keyword argument" not in str(e):
+                raise
+            raise ValueError(f"{self.kind} {name!r} does not take the given argument(s): {e}") from None
 
     def names(self) -> List[str]:
         return sorted(self._entries)

@@ -133,6 +133,23 @@ def assert_tflite_parity(model, inputs, tmp_path, min_cosine: float = 0.9999) ->
     return path
 
 
+def assert_no_onednn_hazards(model, inputs, loss_fn: Callable, weights) -> None:
+    """The traced training gradient has none of the op patterns that crash TF 2.21's oneDNN on AVX-512
+    CPUs (lrfr_tf.platform_checks): a pure graph check, so it fails on every machine, crash-prone or not."""
+    from lrfr_tf.platform_checks import onednn_hazards
+
+    specs = tuple(tf.TensorSpec(np.shape(a), tf.as_dtype(np.asarray(a).dtype)) for a in _as_args(inputs))
+
+    @tf.function
+    def gradient(*args):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(model(*args, training=True))
+        return tape.gradient(loss, [w.value for w in weights])
+
+    hazards = onednn_hazards(gradient.get_concrete_function(*specs))
+    assert not hazards, f"crash-prone ops on AVX-512 CPUs with oneDNN: {hazards}"
+
+
 def assert_all_weights_get_gradients(model, inputs, loss_fn: Optional[Callable] = None,
                                      ignore: Sequence[str] = ()) -> None:
     """Every trainable weight has a finite, non-zero gradient of loss_fn(outputs).
@@ -155,6 +172,7 @@ def assert_all_weights_get_gradients(model, inputs, loss_fn: Optional[Callable] 
     _call(model, inputs, training=True)  # build outside the tape
     weights = [w for w in model.trainable_weights if not any(s in w.path for s in ignore)]
     assert weights, "model has no trainable weights"
+    assert_no_onednn_hazards(model, inputs, loss_fn, weights)  # before running anything that could crash
     with tf.GradientTape() as tape:
         loss = loss_fn(_call(model, inputs, training=True))
     grads = tape.gradient(loss, [w.value for w in weights])

@@ -74,6 +74,13 @@ def fit_to_grid(x, grid: Tuple[int, int], adaptive: bool, model_name: str):
     return keras.ops.image.resize(x, grid, interpolation="bilinear", antialias=False)
 
 
+def _as_int(value) -> int:
+    """A kernel size or stride given as an int or a square (n, n) pair -> n (-1 if not square)."""
+    if isinstance(value, (tuple, list)):
+        return int(value[0]) if len(set(value)) == 1 else -1
+    return int(value)
+
+
 @keras.saving.register_keras_serializable(package="lrfr_tf")
 class ConvBNAct(keras.layers.Layer):
     """Conv2D or DepthwiseConv2D -> BatchNorm (optional) -> activation (optional).
@@ -82,6 +89,13 @@ class ConvBNAct(keras.layers.Layer):
     stride 2 on even sizes), "valid", or "symmetric" (k // 2 zeros on every
     side, as PyTorch / Caffe ``pad=k//2``).
     Without BatchNorm the convolution has a bias.
+
+    A strided 1x1 convolution runs as a subsampling slice ``x[:, ::s, ::s]``
+    followed by a stride-1 1x1 convolution: the same function and weights
+    (a 1x1 kernel only reads the pixels the stride keeps; no padding for
+    k=1), less work, and it avoids TF 2.21's oneDNN heap corruption in the
+    gradient of strided 1x1 convs with < 16 input channels on AVX-512 CPUs
+    (README, "Known platform issues"; benchmarks/onednn_crash_repro.py).
     """
 
     def __init__(self, filters: Optional[int], kernel_size: int = 3, strides: int = 1, padding: str = "same",
@@ -103,6 +117,10 @@ class ConvBNAct(keras.layers.Layer):
         self.bn_momentum = bn_momentum
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         conv_padding = "same" if padding == "same" else "valid"
+        # Strided 1x1 convs subsample first (see the class docstring).
+        self.subsample = int(strides) if (not depthwise and _as_int(kernel_size) == 1 and _as_int(strides) > 1) else 1
+        if self.subsample > 1:
+            strides = 1
         if depthwise:
             self.conv = keras.layers.DepthwiseConv2D(
                 kernel_size, strides=strides, padding=conv_padding, use_bias=not batch_norm,
@@ -119,6 +137,8 @@ class ConvBNAct(keras.layers.Layer):
         if self.padding == "symmetric" and self.kernel_size > 1:
             p = self.kernel_size // 2
             x = keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        if self.subsample > 1:
+            x = x[:, :: self.subsample, :: self.subsample, :]
         x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x, training=training)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 
 from absl import app, flags
@@ -26,11 +27,29 @@ def split_config_args(argv):
         if arg.startswith("--config."):
             body = arg[len("--config."):]
             if "=" not in body:
-                raise SystemExit(f"error: {arg}: write config overrides as --config.key=value")
+                raise ValueError(f"{arg}: write config overrides as --config.key=value")
             overrides.append(body)
         else:
             rest.append(arg)
     return overrides, rest
+
+
+def one_line(message: str) -> str:
+    """A TF error message without its ``{{function_node ...}}`` prefix, first line only."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(message)).strip()
+    return text.splitlines()[0] if text else text
+
+
+def check_writable(workdir: str) -> None:
+    """Raise PermissionError / NotADirectoryError naming ``workdir`` if training could not write there."""
+    path = os.path.abspath(workdir)
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"--workdir={workdir}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"--workdir={workdir}: {probe} is not writable")
 
 
 def main(argv, overrides):
@@ -41,20 +60,42 @@ def main(argv, overrides):
         print("\n".join(recipes.recipe_names()))
         return 0
     if not FLAGS.recipe:
-        raise app.UsageError("--recipe is required (see --list)")
+        print("error: --recipe is required (see --list)", file=sys.stderr)
+        return 2
     try:
         config = recipes.load_config(FLAGS.recipe, overrides)
-    except (KeyError, ValueError, FileNotFoundError) as e:  # bad recipe name or override: no traceback
-        raise app.UsageError(str(e).strip('"')) from None
+    except (KeyError, ValueError, FileNotFoundError, AttributeError) as e:  # bad recipe name or override
+        if FLAGS.verbosity >= 1:
+            raise
+        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
+        return 2
     if FLAGS.print_config:
         print(config.to_json())
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from lrfr_tf.train.engine import Trainer
 
+    import tensorflow as tf
+
+    from lrfr_tf.train.checkpoints import CheckpointError, WorkdirInUseError
+    from lrfr_tf.train.engine import NonFiniteLossError
+
     name = config.get("name", os.path.basename(FLAGS.recipe).removesuffix(".py"))
     workdir = FLAGS.workdir or os.path.join("runs", name if config.scale == "full" else f"{name}_{config.scale}")
-    summary = Trainer(config, workdir).run()
+    try:
+        check_writable(workdir)
+        summary = Trainer(config, workdir).run()
+    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, CheckpointError,
+            WorkdirInUseError) as e:
+        if FLAGS.verbosity >= 1:  # --verbosity=1 (debug) shows the traceback
+            raise
+        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
+        return 2
+    except (NonFiniteLossError, OSError, RuntimeError, tf.errors.OpError) as e:  # the run failed: exit 1
+        if FLAGS.verbosity >= 1:
+            raise
+        print(f"error: {one_line(getattr(e, 'message', None) or str(e))}", file=sys.stderr)
+        return 1
     if "eval" in summary:
         print("final evaluation: " + json.dumps(summary["eval"], indent=1))
     print(f"trained {summary['steps_this_run']} steps in {summary['seconds']:.1f} s; outputs in {os.path.abspath(workdir)}")
@@ -63,7 +104,11 @@ def main(argv, overrides):
 
 def run(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    overrides, rest = split_config_args(argv)
+    try:
+        overrides, rest = split_config_args(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     app.run(lambda a: main(a, overrides), argv=rest)
 
 

@@ -35,8 +35,11 @@ def base_config(name: str, method: str) -> Config:
         ),
         model=Config(init=""),   # init: .tflite / .keras / .weights.h5 to start from (fine-tuning)
         stages=Config(),
-        checkpoint=Config(every=2000, keep=3),
-        log=Config(every=50, images_every=0, progress=True),
+        # every: steps between checkpoints (0: only at stage ends); keep: newest intact ones kept;
+        # restart: start from step 0 although the workdir has checkpoints (they are moved aside, not deleted)
+        checkpoint=Config(every=2000, keep=3, restart=False),
+        # max_weight_growth: warn when the weight norm exceeds this multiple of its start value (0: off)
+        log=Config(every=50, images_every=0, progress=True, max_weight_growth=100.0),
         eval=Config(
             enabled=True,
             every=5000,

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrfr_tf.train import methods as _methods  # noqa: F401  (registers the methods)
-from lrfr_tf.train import optim, strategy as strategy_lib, summaries
+from lrfr_tf.train import checkpoints, optim, strategy as strategy_lib, summaries
 from lrfr_tf.train.defaults import resolve_path
 from lrfr_tf.train.config import Config
 from lrfr_tf.train.method import METHODS, Method, check_term
@@ -66,7 +66,13 @@ def open_source(path: str, kind: str = "auto"):
     if not path:
         raise ValueError("config.data.train is empty: point it at an identity folder or TFRecord files")
     if kind == "auto":
-        kind = "folder" if os.path.isdir(path) else "tfrecord"
+        if os.path.isdir(path):  # a packed folder (python -m lrfr_tf.data.pack) holds dataset.json
+            kind = "tfrecord" if os.path.isfile(os.path.join(path, "dataset.json")) else "folder"
+        elif not any(c in path for c in "*?[") and not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such directory or file (config data.train: an identity folder, "
+                                    f"a packed TFRecord folder or a glob of TFRecord shards)")
+        else:
+            kind = "tfrecord"
     if kind == "folder":
         from lrfr_tf.data.folders import IdentityFolder
 
@@ -88,6 +94,12 @@ class Trainer:
         self.chief = strategy_lib.is_chief(self.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
         self.global_batch = int(config.data.batch_size)
+        if self.global_batch <= 0:
+            raise ValueError(f"data.batch_size must be > 0, got {self.global_batch}")
+        if int(config.checkpoint.every) < 0:
+            raise ValueError(f"checkpoint.every must be >= 0 (0: only at the end of each stage), got {config.checkpoint.every}")
+        if int(config.checkpoint.keep) < 1:
+            raise ValueError(f"checkpoint.keep must be >= 1, got {config.checkpoint.keep}")
         if self.global_batch % self.replicas:
             raise ValueError(f"data.batch_size={self.global_batch} is not divisible by the {self.replicas} replicas")
         self.precision = config.get("precision", "float32")
@@ -110,11 +122,11 @@ class Trainer:
         ckpt_dir = self.checkpoint_dir = os.path.join(self.workdir, "checkpoints")  # the chief's
         if not self.chief:  # non-chief workers must write too (collectives), to a scratch dir
             ckpt_dir = os.path.join(self.workdir, f".worker{strategy_lib.worker_id(self.strategy)}_checkpoints")
-        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=int(config.checkpoint.keep),
-                                                  step_counter=self.step, checkpoint_name="ckpt")
-        self.writer = (tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard")) if self.chief
-                       else tf.summary.create_noop_writer())
+        self.store = checkpoints.CheckpointStore(self.checkpoint, ckpt_dir, keep=int(config.checkpoint.keep),
+                                                 read_directory=self.checkpoint_dir, owner=self.chief)
+        self.writer = tf.summary.create_noop_writer()  # the chief's file writer is opened by run()
         self.history: Dict[str, List] = {"step": [], "loss": []}
+        self.weight_norm_warnings: List[Dict] = []
         self.eval_history: List[Dict] = []
         self.best_metric = -math.inf
         self._step_fns: Dict[int, tf.types.experimental.GenericFunction] = {}
@@ -228,15 +240,27 @@ class Trainer:
         self._step_fns[stage.index] = tf.function(step, jit_compile=bool(self.config.get("xla", False)))
         return self._step_fns[stage.index]
 
+    def _check_platform(self, step_fn, batch, stage: Stage) -> None:
+        """Stop with the workaround, instead of crashing natively, when the traced step has op patterns
+        that crash TF 2.21's oneDNN on this AVX-512 CPU (lrfr_tf.platform_checks); else log them."""
+        from lrfr_tf import platform_checks
+
+        hazards = platform_checks.check_graph(step_fn.get_concrete_function(batch),
+                                              f"the training step of stage {stage.name!r}")
+        if hazards:
+            logger.warning("the training step of stage %r has ops that crash TF's oneDNN on AVX-512 CPUs: %s",
+                           stage.name, "; ".join(hazards))
+
     # Checkpoints ------------------------------------------------------------------------------------
     def restore(self) -> int:
         """Restore the latest checkpoint (if any); returns the step to continue from."""
         # Every worker restores the chief's checkpoint (non-chief workers only write scratch copies).
-        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        # The newest intact one: damaged ones are set aside with a warning (checkpoints.CheckpointStore).
+        latest = self.store.restore(restart=bool(self.config.checkpoint.get("restart", False)))
         if latest is None:
             self.method.initialize(self.models)
             return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        self._report_replica_change(latest)
         if int(self.seed.numpy()) != int(self.config.seed):
             raise ValueError(f"{latest} was written with seed {int(self.seed.numpy())} but config.seed is "
                              f"{self.config.seed}: resume with the same seed or use a new workdir")
@@ -248,10 +272,27 @@ class Trainer:
         logger.info("resumed from %s at step %d (stage %s)", latest, step, self.stage_at(step).name)
         return step
 
+    def _report_replica_change(self, latest: str) -> None:
+        """Say so when a run resumes on another number of replicas (the global batch is unchanged)."""
+        path = os.path.join(self.checkpoint_dir, "replicas.json")
+        try:
+            with open(path) as f:
+                before = int(json.load(f)["replicas"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if before != self.replicas:
+            message = (f"resuming {os.path.basename(latest)}, trained on {before} replica(s), on {self.replicas} "
+                       f"replica(s): the global batch ({self.global_batch}) and the data stream are unchanged, "
+                       f"each replica now takes {self.global_batch // self.replicas} images per step")
+            logger.warning(message)
+            print(message, flush=True)
+
     def save(self) -> Optional[str]:
-        path = self.manager.save(checkpoint_number=self.step)
+        path = self.store.save(int(self.step.numpy()))
+        if self.chief:
+            _write_json(os.path.join(self.checkpoint_dir, "replicas.json"), {"replicas": self.replicas})
         if not self.chief:
-            tf.io.gfile.rmtree(self.manager.directory)
+            tf.io.gfile.rmtree(self.store.directory)
         return path if self.chief else None
 
     # Evaluation and export --------------------------------------------------------------------------
@@ -290,16 +331,26 @@ class Trainer:
 
         ``stop_at``: stop (with a checkpoint) once the global step reaches it, as an interrupted run.
         """
+        lock = checkpoints.WorkdirLock(self.workdir).acquire() if self.chief else None
+        try:
+            return self._run(stop_at)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, stop_at: Optional[int]) -> Dict:
+        step = self.restore()
         if self.chief:
             _write_json(os.path.join(self.workdir, "config.json"), self.config.to_dict())
-        step = self.restore()
+            self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
         t_start = time.time()
         cfg = self.config
         log_every = max(int(cfg.log.every), 1)
         ckpt_every = int(cfg.checkpoint.every)
         eval_every = int(cfg.eval.every) if cfg.eval.get("enabled", True) else 0
         images_every = int(cfg.log.get("images_every", 0))
-        last_saved = self.manager.latest_checkpoint
+        last_saved = self.store.latest
+        self._norm_start, self._norm_warned = self._weight_norm(), 0.0
         end = self.total_steps if stop_at is None else min(int(stop_at), self.total_steps)
         while step < end:
             stage = self.stage_at(step)
@@ -309,8 +360,12 @@ class Trainer:
             step_fn = self._step_fn(stage)
             bar = _progress(self.chief and cfg.log.get("progress", True), stage, step)
             t_last, n_last = time.time(), step
+            checked = False
             while step < min(stage.end, end):
                 batch = next(iterator)
+                if not checked:  # before the first step can run into a native crash
+                    self._check_platform(step_fn, batch, stage)
+                    checked = True
                 self.method.on_step(self.models, step)
                 logs = {k: float(v) for k, v in step_fn(batch).items()}
                 bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
@@ -339,6 +394,7 @@ class Trainer:
                         summaries.scalar("images_per_second", rate, step)
                     if bar is not None:
                         bar.set_postfix({**{k: f"{v:.4g}" for k, v in logs.items()}, "img/s": f"{rate:.1f}"})
+                    self._check_weight_norm(step, stage)
                 if images_every and self.chief and (step % images_every == 0 or step == 1):
                     local = self.strategy.experimental_local_results(batch)[0]
                     images = self.method.summary_images(self.models, local)
@@ -364,6 +420,29 @@ class Trainer:
             _write_json(os.path.join(self.workdir, "results.json"), summary)
         return summary
 
+    def _weight_norm(self) -> float:
+        """Global L2 norm of every trainable weight of every model."""
+        squares = [tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for m in self.models.values()
+                   for v in m.trainable_variables]
+        return float(tf.sqrt(tf.add_n(squares))) if squares else 0.0
+
+    def _check_weight_norm(self, step: int, stage: Stage) -> None:
+        """Warn (once per 10x of growth) when the weights grow past ``log.max_weight_growth`` times their norm
+        at the start of the run: a loss can stay finite while a too-high learning rate blows the weights up."""
+        growth = float(self.config.log.get("max_weight_growth", 100.0))
+        if growth <= 0 or self._norm_start <= 0:
+            return
+        norm = self._weight_norm()
+        ratio = norm / self._norm_start if math.isfinite(norm) else math.inf
+        if ratio > max(growth, 10.0 * self._norm_warned):
+            lrs = ", ".join(f"{u.name} lr {optim.current_lr(u.optimizer):.3g}" for u in stage.updates)
+            message = (f"weight norm {norm:.3g} at step {step} is {ratio:.3g}x its value at the start of the run "
+                       f"({self._norm_start:.3g}): training is diverging although the loss is finite ({lrs}); "
+                       f"lower the learning rate (log.max_weight_growth={growth:g} sets this check)")
+            logger.warning(message)
+            self.weight_norm_warnings.append({"step": step, "norm": norm, "ratio": ratio})
+            self._norm_warned = ratio
+
     def _eval_log(self, step: int, bar) -> Dict[str, float]:
         results = self.evaluate(step)
         text = ", ".join(f"{k}={v:.4f}" for k, v in results.items())
@@ -380,6 +459,7 @@ class Trainer:
             "steps_this_run": len(losses),
             "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None,
+            "weight_norm_warnings": self.weight_norm_warnings,
         }
 
 

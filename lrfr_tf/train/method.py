@@ -167,7 +167,10 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
     import_components()
     kwargs = model_config.get("backbone_kwargs", {})
     kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
-    backbone = create(model_config.backbone, embedding_dim=int(model_config.embedding_dim), **kwargs)
+    try:
+        backbone = create(model_config.backbone, embedding_dim=int(model_config.embedding_dim), **kwargs)
+    except ValueError as e:
+        raise ValueError(f"config model.backbone / model.backbone_kwargs: {e}") from None
     return build_model(backbone, input_shape)
 
 
@@ -188,7 +191,13 @@ def create_head(model_config, num_classes: int, embedding_dim: int):
     kwargs = model_config.get("head_kwargs", {})
     kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
     kwargs.setdefault("dtype", "float32")  # logits and margins in float32 under mixed precision
-    head = create(model_config.head, num_classes=int(num_classes), **kwargs)
+    if int(num_classes) < 2:
+        raise ValueError(f"the training data has {num_classes} identity; a classification head "
+                         f"({model_config.head!r}) needs at least 2 (its loss would be 0 and nothing would be learned)")
+    try:
+        head = create(model_config.head, num_classes=int(num_classes), **kwargs)
+    except ValueError as e:
+        raise ValueError(f"config model.head / model.head_kwargs: {e}") from None
     head(tf.zeros([1, embedding_dim]), tf.zeros([1], tf.int32), training=False)
     return head
 

@@ -75,7 +75,7 @@ def test_every_recipe_documents_command_data_and_expectation():
 def test_cli_splits_config_overrides():
     overrides, rest = split_config_args(["prog", "--recipe=bt", "--config.seed=3", "--workdir=/x", "--config.data.flip=false"])
     assert overrides == ["seed=3", "data.flip=false"] and rest == ["prog", "--recipe=bt", "--workdir=/x"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="--config.key=value"):
         split_config_args(["prog", "--config.seed"])
 
 

@@ -47,7 +47,45 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 flags.mark_flags_as_required(["model", "out"])
 
 
+def parse_sizes(values, flag: str):
+    """Side lengths from a list flag: positive integers, else ValueError naming the flag."""
+    sizes = []
+    for v in values:
+        v = str(v).strip()
+        if not (v.isascii() and v.isdigit()) or int(v) < 1:
+            raise ValueError(f"--{flag}: sizes must be whole numbers of pixels >= 1, got {v!r}")
+        sizes.append(int(v))
+    if not sizes:
+        raise ValueError(f"--{flag}: give at least one size")
+    return sizes
+
+
+def check_output_dir(out: str) -> None:
+    """Create ``out`` and prove it is writable before any work (PermissionError / NotADirectoryError naming it)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"--out={out}: exists and is not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".write_test_{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise PermissionError(f"--out={out}: cannot write there ({e.strerror or e})") from None
+
+
 def main(argv):
+    try:
+        return run(argv)
+    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+            app.UsageError) as e:
+        if FLAGS.verbosity >= 1:  # --verbosity=1 shows the traceback
+            raise
+        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
+        return 2
+
+
+def run(argv):
     del argv
     from lrfr_tf.eval import runner
     from lrfr_tf.eval.cache import EmbeddingCache
@@ -58,23 +96,26 @@ def main(argv):
 
     names = FLAGS.name or []
     if names and len(names) != len(FLAGS.model):
-        raise app.UsageError(f"{len(names)} --name for {len(FLAGS.model)} --model")
-    sizes = [int(s) for s in FLAGS.sizes]
+        raise ValueError(f"{len(names)} --name for {len(FLAGS.model)} --model")
+    sizes = parse_sizes(FLAGS.sizes, "sizes")
+    id_sizes = parse_sizes(FLAGS.identification_sizes, "identification_sizes") if FLAGS.identification_sizes else sizes
     tokens = [t.strip() for t in FLAGS.protocol]
     want_identification = "identification" in tokens
     verification_tokens = [t for t in tokens if t != "identification"]
     if want_identification and not FLAGS.identification_data:
-        raise app.UsageError("--protocol=identification needs --identification_data")
+        raise ValueError("--protocol=identification needs --identification_data")
     if verification_tokens and not FLAGS.data:
-        raise app.UsageError(f"--protocol={','.join(verification_tokens)} needs --data")
+        raise ValueError(f"--protocol={','.join(verification_tokens)} needs --data")
 
+    if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {FLAGS.batch_size}")
+    check_output_dir(FLAGS.out)
     pairs_data, protocols = None, []
     if verification_tokens:
         pairs_data = PairsData(FLAGS.data, FLAGS.pairs, FLAGS.images_subdir)
         protocols_dir = FLAGS.protocols_dir or os.path.join(FLAGS.data, "protocols")
         protocols = runner.parse_protocols(verification_tokens, pairs_data.num_pairs, sizes, protocols_dir, FLAGS.out)
     identification_data = IdentificationData(FLAGS.identification_data, FLAGS.gallery_seed) if want_identification else None
-    id_sizes = [int(s) for s in FLAGS.identification_sizes] if FLAGS.identification_sizes else sizes
 
     embedders = [
         load_embedder(path, FLAGS.preprocessing, FLAGS.flip, FLAGS.batch_size, names[i] if names else None, FLAGS.num_threads)

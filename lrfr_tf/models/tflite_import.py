@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import struct
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -97,8 +98,19 @@ class TFLiteGraph:
         from tensorflow.lite.python import schema_py_generated as schema
 
         buf = self.path.read_bytes()
-        if buf[4:8] != b"TFL3":
+        if len(buf) < 16 or buf[4:8] != b"TFL3":
             raise TFLiteImportError(f"{self.path}: not a TFLite flatbuffer (identifier {buf[4:8]!r}, expected b'TFL3')")
+        root = int.from_bytes(buf[:4], "little")
+        if root + 4 > len(buf):
+            raise TFLiteImportError(f"{self.path}: truncated TFLite file (root table at byte {root}, file is {len(buf)} bytes)")
+        try:
+            self._parse(schema, buf)
+        except TFLiteImportError:
+            raise
+        except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError) as e:
+            raise TFLiteImportError(f"{self.path}: corrupt or truncated TFLite file ({type(e).__name__}: {e})") from None
+
+    def _parse(self, schema, buf: bytes) -> None:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
         if len(model.subgraphs) != 1:
             raise TFLiteImportError(f"{self.path}: {len(model.subgraphs)} subgraphs, expected 1")
@@ -113,6 +125,9 @@ class TFLiteGraph:
             if b is not None and b.data is not None and len(b.data):
                 raw = np.asarray(b.data, np.uint8).tobytes()
             elif b is not None and b.offset > 1:
+                if b.offset + b.size > len(buf):
+                    raise TFLiteImportError(f"{self.path}: truncated TFLite file (tensor {t.name!r} data at bytes "
+                                            f"{b.offset}..{b.offset + b.size}, file is {len(buf)} bytes)")
                 raw = buf[b.offset:b.offset + b.size]
             dtype = type_names.get(t.type, str(t.type))
             shape = tuple(int(s) for s in (t.shape if t.shape is not None else ()))

@@ -240,6 +240,20 @@ class Trainer:
         self._step_fns[stage.index] = tf.function(step, jit_compile=bool(self.config.get("xla", False)))
         return self._step_fns[stage.index]
 
+    def _data_error(self, stage: Stage, step: int, error: tf.errors.OpError) -> Exception:
+        """A ValueError naming the files of batch ``step`` that fail to decode (recomputed from the seed)."""
+        from lrfr_tf.data.pipeline import undecodable_files
+
+        data = self.config.data
+        bad = undecodable_files(self.source, self.global_batch, self.stage_seed(stage), step - stage.start,
+                                image_size=tuple(data.image_size), verify=data.get("verify", "strict"))
+        first = (error.message or "").strip().splitlines()
+        if not bad:
+            return ValueError(f"reading batch {step} of stage {stage.name!r} failed: {first[0] if first else error}")
+        listing = "; ".join(f"{path}: {reason}" for path, reason in bad[:10])
+        return ValueError(f"batch {step} of stage {stage.name!r} has {len(bad)} image(s) that cannot be decoded "
+                          f"(changed since the check at the start?): {listing}")
+
     def _check_platform(self, step_fn, batch, stage: Stage) -> None:
         """Stop with the workaround, instead of crashing natively, when the traced step has op patterns
         that crash TF 2.21's oneDNN on this AVX-512 CPU (lrfr_tf.platform_checks); else log them."""
@@ -362,7 +376,10 @@ class Trainer:
             t_last, n_last = time.time(), step
             checked = False
             while step < min(stage.end, end):
-                batch = next(iterator)
+                try:
+                    batch = next(iterator)
+                except tf.errors.InvalidArgumentError as e:  # a decode error, which cannot name its file
+                    raise self._data_error(stage, step, e) from None
                 if not checked:  # before the first step can run into a native crash
                     self._check_platform(step_fn, batch, stage)
                     checked = True

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -70,16 +71,34 @@ def test_report_contents(cli_report):
         (["--protocol=identification"], "--protocol=identification needs --identification_data"),
         (["--protocol=sweep"], "--protocol=sweep needs --data"),
         (["--name=a", "--name=b"], "2 --name for 1 --model"),
+        (["--sizes=0", "--data=x"], r"--sizes: sizes must be whole numbers of pixels >= 1, got '0'"),
+        (["--sizes=8,-3", "--data=x"], r"--sizes: .* got '-3'"),
+        (["--sizes=8", "--identification_sizes=abc", "--protocol=identification", "--identification_data=x"],
+         r"--identification_sizes: .* got 'abc'"),
+        (["--batch_size=0", "--data=x"], "--batch_size must be >= 1"),
     ],
 )
-def test_cli_rejects_bad_flags(tmp_path, args, message):
-    from absl import app
-
+def test_cli_rejects_bad_flags(tmp_path, capsys, args, message):
     from lrfr_tf import evaluate
 
     evaluate.FLAGS(["evaluate", "--model=x.tflite", f"--out={tmp_path}", *args])
     try:
-        with pytest.raises(app.UsageError, match=message):
-            evaluate.main([])
+        assert evaluate.main([]) == 2
     finally:
         evaluate.FLAGS.unparse_flags()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert re.search(message, err[0]), err[0]
+
+
+def test_unwritable_out_fails_before_any_work(tmp_path):
+    """--out under a regular file: one line naming --out, exit 2, before the (missing) model or data are read."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cmd = [sys.executable, "-m", "lrfr_tf.evaluate", "--model=/nonexistent/model.tflite", "--data=/nonexistent",
+           f"--out={blocker}/report", "--progress=false"]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and f"--out={blocker}/report" in errors[0] and "Traceback" not in proc.stderr

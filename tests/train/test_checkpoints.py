@@ -121,3 +121,27 @@ def test_verify_reports_missing_shard_and_reads_intact(tmp_path):
     assert checkpoints.verify(prefix) is None
     os.remove(_data_file(ckpt_dir, 2))
     assert "data" in checkpoints.verify(prefix)
+
+
+def test_an_image_that_breaks_training_is_named(tmp_path):
+    """verify="none" lets a corrupt PNG into training; the decode error names the file, not just the op."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from train_fixtures import SAMPLE_CELEBA
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE_CELEBA, data)
+    victim = sorted((data / sorted(os.listdir(data))[0]).iterdir())[0]
+    ok, png = cv2.imencode(".png", np.full((112, 112, 3), 128, np.uint8))
+    png = bytearray(png.tobytes())
+    idat = png.find(b"IDAT")
+    png[idat + 8: idat + 20] = b"\xff" * 12  # corrupt the compressed pixels, keep the chunk layout
+    victim.unlink()
+    bad = victim.with_suffix(".png")
+    bad.write_bytes(bytes(png))
+    config = tiny_config(steps=40, data__train=str(data), data__verify="none")
+    with pytest.raises(ValueError, match=rf"cannot be decoded.*{bad.name}"):
+        Trainer(config, str(tmp_path / "run")).run()

@@ -204,6 +204,57 @@ def _list_element(value: Any, kind: str) -> Any:
     raise ValueError(value)
 
 
+def _coerce(value: Any, like: Any, key: str) -> Any:
+    """A JSON value -> the type of ``like`` (the rules of ``parse_value``), ValueError naming ``key``."""
+    if isinstance(like, Config):
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object for config group {key!r}, got {value!r:.80}")
+        return _merge_group(like, value, key)
+    if like is None:
+        return value
+    if isinstance(like, str):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string for config key {key!r}, got {value!r:.80}")
+        return value
+    if isinstance(like, bool) and isinstance(value, bool):
+        return value
+    if isinstance(like, int) and not isinstance(like, bool) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(like, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(like, list) and isinstance(value, list):
+        kind = _element_kind(like)
+        if kind is None:
+            return value
+        try:
+            return [_list_element(v, kind) for v in value]
+        except (ValueError, OverflowError):
+            raise ValueError(f"expected a list of {_KIND_NAMES[kind]} for config key {key!r}, got {value!r:.80}") from None
+    raise ValueError(f"expected a {type(like).__name__} for config key {key!r}, got {value!r:.80}")
+
+
+def _merge_group(like: Config, value: Mapping[str, Any], key: str) -> Dict[str, Any]:
+    """A JSON object given for group ``key``, merged into the group's current values with every
+    leaf typed like the one it replaces. An empty group or a ``*_kwargs`` group is open (takes
+    new keys as given); in any other group an unknown key is an error."""
+    merged = like.to_dict()
+    open_group = not len(like) or key.rsplit(".", 1)[-1].endswith("_kwargs")
+    for name, v in value.items():
+        path = f"{key}.{name}" if key else name
+        if not name or "." in name:
+            raise ValueError(f"config keys must be non-empty strings without '.', got {name!r} in the JSON for {key!r}")
+        if name not in like:
+            if not open_group:
+                raise ValueError(f"unknown config key {path!r}: {name!r} is not one of {', '.join(like.keys())}")
+            merged[name] = v
+            continue
+        old = like[name]
+        merged[name] = _coerce(v, old, path)
+        if isinstance(merged[name], Config):
+            merged[name] = merged[name].to_dict()
+    return merged
+
+
 def parse_value(text: str, like: Any, key: str = "") -> Any:
     """Parse command-line ``text`` to the type of ``like`` (the value it replaces).
 
@@ -264,11 +315,11 @@ def parse_value(text: str, like: Any, key: str = "") -> Any:
     if isinstance(like, Config):
         try:
             value = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError, or an integer over Python's digit limit
             raise ValueError(f"config key {key!r} is a group; set its leaves (--config.{key}.<name>=...) or pass a JSON object") from None
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object{where}, got {text!r}")
-        return value
+        return _merge_group(like, value, key)
     # None or other: best-effort literal, else the string.
     try:
         return _literal(text)

@@ -103,3 +103,20 @@ def test_list_overrides_keep_element_types():
     assert (c.strs, c.flags, c.mixed, c.empty) == (["cr", "er"], [False, True], ["x", "2"], [1, "a"])
     apply_overrides(c, ["ints=[64.0, 64]"])  # an integral float is an int
     assert c.ints == [64, 64] and all(type(v) is int for v in c.ints)
+
+
+def test_group_json_overrides_merge_typed_leaves():
+    from lrfr_tf.train.defaults import base_config
+
+    c = base_config("x", "classifier")
+    keep = c.checkpoint.keep
+    apply_overrides(c, ['checkpoint={"every": 10}'])
+    assert c.checkpoint.every == 10 and c.checkpoint.keep == keep  # merged, not replaced
+    for item, match in [('eval={"sizes": [":"]}', r"list of integers for config key 'eval.sizes'"),
+                        ('eval={"nope": 1}', r"unknown config key 'eval.nope'"),
+                        ('model={"init": 5}', r"string for config key 'model.init'"),
+                        ("stages=" + "9" * 5000, r"config key 'stages' is a group")]:
+        with pytest.raises(ValueError, match=match):
+            apply_overrides(c, [item])
+    apply_overrides(c, ['stages={"a": {"b": 1}}'])  # an empty group is open
+    assert c.stages.a.b == 1

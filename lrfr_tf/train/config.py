@@ -233,6 +233,18 @@ def _coerce(value: Any, like: Any, key: str) -> Any:
     raise ValueError(f"expected a {type(like).__name__} for config key {key!r}, got {value!r:.80}")
 
 
+def _check_keys(value: Any, key: str) -> None:
+    """Nested JSON objects under ``key`` must have keys a Config accepts (ValueError naming the path)."""
+    if isinstance(value, Mapping):
+        for name, v in value.items():
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"config keys must be non-empty strings without '.', got {name!r} in the JSON for {key!r}")
+            _check_keys(v, f"{key}.{name}")
+    elif isinstance(value, list):
+        for v in value:
+            _check_keys(v, key)
+
+
 def _merge_group(like: Config, value: Mapping[str, Any], key: str) -> Dict[str, Any]:
     """A JSON object given for group ``key``, merged into the group's current values with every
     leaf typed like the one it replaces. An empty group or a ``*_kwargs`` group is open (takes
@@ -246,6 +258,7 @@ def _merge_group(like: Config, value: Mapping[str, Any], key: str) -> Dict[str, 
         if name not in like:
             if not open_group:
                 raise ValueError(f"unknown config key {path!r}: {name!r} is not one of {', '.join(like.keys())}")
+            _check_keys(v, path)
             merged[name] = v
             continue
         old = like[name]

@@ -501,6 +501,9 @@ _text_value = st.one_of(
     st.floats().map(str),
     st.lists(st.one_of(st.integers(-5, 300), st.floats(allow_nan=False), st.text(max_size=3)), max_size=3).map(str),
     st.lists(st.integers(0, 300).map(str), max_size=3).map(",".join),
+    st.builds(lambda d: json.dumps(d), st.dictionaries(st.sampled_from(["sizes", "every", "keep", "init", "modes", "x",
+                                                                         "image_size", "batch_size", "flip", ""]),
+                                                       _json_value, max_size=3)),
     st.sampled_from(["[", "]", "[[1]]", "{}", '{"a": 1}', "1,2,abc", "١٢", "１１２", "true", "none", "None", "nan", "inf",
                      "1e999", "[" * 300, "9" * 5000, "-", "0x10", "1_0", "(1, 2)", "{'a'}", "b'x'", "''"]),
 )
@@ -524,6 +527,7 @@ def run_config(overrides):
 
     config = base_config("x", "classifier")
     before = config.flatten()
+    emptied = set()  # list keys set to [] on the way: an empty list has no element type to keep
     for item in overrides:
         key = item.split("=", 1)[0].strip()
         parts = key.split(".")
@@ -532,19 +536,23 @@ def run_config(overrides):
                               allowed=(ValueError, KeyError), what=f"apply_overrides({item!r})")
         if isinstance(result, BaseException):
             continue
-        value = config.get_path(key) if "_kwargs" not in key else None
-        old = before.get(key)
-        if isinstance(old, bool):
-            assert isinstance(value, bool), f"{key}: bool became {value!r}"
-        elif isinstance(old, int):
-            assert type(value) is int, f"{key}: int became {value!r}"
-        elif isinstance(old, float):
-            assert isinstance(value, float), f"{key}: float became {value!r}"
-        elif isinstance(old, list) and old and all(type(v) is int for v in old):
-            assert isinstance(value, list) and all(type(v) is int for v in value), f"{key}: {old!r} became {value!r}"
-        elif isinstance(old, list) and old and all(isinstance(v, str) for v in old):
-            assert isinstance(value, list) and all(isinstance(v, str) for v in value), f"{key}: {old!r} became {value!r}"
+        emptied.update(k for k, v in config.flatten().items() if v == [])
     assert isinstance(config, Config)
+    after = config.flatten()
+    for key, old in before.items():  # also after group overrides ('--config.eval={...}'): leaves keep their types
+        if key not in after or "_kwargs" in key or key in emptied:
+            continue
+        new = after[key]
+        if isinstance(old, bool):
+            assert isinstance(new, bool), f"{key}: bool became {new!r}"
+        elif isinstance(old, int):
+            assert type(new) is int, f"{key}: int became {new!r}"
+        elif isinstance(old, float):
+            assert isinstance(new, float), f"{key}: float became {new!r}"
+        elif isinstance(old, str):
+            assert isinstance(new, str), f"{key}: str became {new!r}"
+        elif isinstance(old, list) and old and all(type(v) is int for v in old):
+            assert isinstance(new, list) and all(type(v) is int for v in new), f"{key}: {old!r} became {new!r}"
     config.to_json()  # the resolved config must still serialise
     return "done"
 

@@ -36,6 +36,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+
+def _threads_from_argv(argv) -> int:
+    for i, a in enumerate(argv):
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+    return 1
+
+
+# BLAS / OpenMP thread counts must be fixed before NumPy and faiss load.
+THREADS = _threads_from_argv(sys.argv[1:])
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(THREADS)
+
 import numpy as np
 import tqdm
 
@@ -237,6 +252,8 @@ def main(argv=None) -> None:
     p.add_argument("--hnsw_max", type=int, default=100_000, help="Skip HNSW above this gallery size (build too slow on 2 cores).")
     p.add_argument("--memmap_min", type=int, default=0, help="Measure memmap only from this gallery size.")
     p.add_argument("--tmpdir", default=None, help="Where memmap gallery files are written (deleted after each config).")
+    p.add_argument("--threads", type=int, default=1, help="BLAS and faiss OpenMP threads (1: stable single-query latency "
+                   "on a shared machine, where spinning worker threads of an oversubscribed pool inflate latency many-fold).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=str(REPO / "results/benchmarks/gallery_search.json"))
     p.add_argument("--png", default=str(REPO / "results/benchmarks/gallery_search.png"))
@@ -249,11 +266,12 @@ def main(argv=None) -> None:
             p.error(f"--methods: unknown {m!r}, expected some of {', '.join(METHODS)}")
 
     import faiss
+    faiss.omp_set_num_threads(args.threads)
     started = time.time()
     meta = dict(
         started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), argv=sys.argv[1:], generator=GENERATOR,
         loadavg_start=os.getloadavg(), cpu_count=os.cpu_count(), platform=platform.platform(),
-        python=platform.python_version(), numpy=np.__version__, faiss=faiss.__version__, faiss_threads=faiss.omp_get_max_threads(),
+        python=platform.python_version(), numpy=np.__version__, faiss=faiss.__version__, faiss_threads=faiss.omp_get_max_threads(), blas_threads=THREADS,
         nice=os.nice(0), k_batch=10,
         notes=("single-query latency = one search(q, k=1) call, Python overhead included; batch = one search(all probes, k=10) "
                "call; recall@1 = top-1 gallery row equals exact float32's; stored_bytes = codes + scales + int64 ids + index "

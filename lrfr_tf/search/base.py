@@ -63,6 +63,12 @@ class Index:
         return f"{type(self).__name__}(kind={self.kind!r}, dim={self.dim}, storage={self.storage!r}, ntotal={self.ntotal})"
 
 
+def default_chunk_rows(dim: int) -> int:
+    """Rows per scanned chunk: 8 MB of float32 (a cache-sized decode buffer; 2x faster int8/float16
+    single queries than 32 MB chunks at 300k x 512, and no slower for float32)."""
+    return max(256, (1 << 21) // dim)
+
+
 def _decode_into(codes: np.ndarray, scales: np.ndarray | None, buf: np.ndarray) -> np.ndarray:
     out = buf[: codes.shape[0]]
     np.copyto(out, codes, casting="unsafe")

@@ -5,25 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_dtype, check_embeddings, check_ids
-from .base import Index, SearchResult, pad_result, topk_scan
+from .base import Index, SearchResult, default_chunk_rows, pad_result, topk_scan
 from .storage import EmbeddingStore
 
 
 class ExactIndex(Index):
     """Brute-force inner-product search over an in-memory gallery stored as float32, float16 or int8.
 
-    The gallery is scanned ``chunk_rows`` rows at a time and queries ``query_block`` at a
-    time, so the score buffer never exceeds query_block x chunk_rows floats (64 MB by
-    default) whatever the gallery size. float16 / int8 rows are decoded to float32 one chunk
+    The gallery is scanned ``chunk_rows`` rows at a time (default: 8 MB of float32 rows, 4,096
+    rows at dim 512) and queries ``query_block`` at a time, so the score buffer never exceeds
+    query_block x chunk_rows floats whatever the gallery size. float16 / int8 rows are decoded to float32 one chunk
     at a time (NumPy has no half/int8 BLAS): half / quarter the memory of float32, but
     slower single queries (see benchmarks/gallery_search.py).
     """
 
     kind = "exact"
 
-    def __init__(self, dim: int, storage: str = "float32", chunk_rows: int = 16384, query_block: int = 1024,
+    def __init__(self, dim: int, storage: str = "float32", chunk_rows: int | None = None, query_block: int = 1024,
                  normalize: bool = True):
         super().__init__(dim, check_dtype(storage), normalize)
+        chunk_rows = default_chunk_rows(self.dim) if chunk_rows is None else chunk_rows
         for name, v in (("chunk_rows", chunk_rows), ("query_block", query_block)):
             if not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"{name}={v!r}: expected a positive integer")

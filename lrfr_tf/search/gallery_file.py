@@ -14,7 +14,9 @@ before mapping anything, so a truncated or padded file is refused with a ValueEr
 Search streams ``chunk_rows`` rows at a time through the same top-k scan as
 :class:`~lrfr_tf.search.exact.ExactIndex` and releases each chunk's pages from the mapping after
 use (madvise DONTNEED), so resident memory stays about one chunk whatever the file size (the
-kernel may still keep the file in its page cache).
+kernel may still keep the file in its page cache). The price is that every query maps the pages
+in again (page faults, even from a warm cache); when the file fits in RAM and latency matters,
+pass ``release_pages=False`` or load it into an :class:`~lrfr_tf.search.exact.ExactIndex`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_dtype, check_embeddings, check_ids
-from .base import Index, SearchResult, pad_result, topk_scan
+from .base import Index, SearchResult, default_chunk_rows, pad_result, topk_scan
 from .storage import encode
 
 MAGIC = b"LRFRGAL\0"
@@ -162,11 +164,12 @@ class MemmapIndex(Index):
 
     kind = "memmap"
 
-    def __init__(self, path, chunk_rows: int = 65536, query_block: int = 1024, release_pages: bool = True):
+    def __init__(self, path, chunk_rows: int | None = None, query_block: int = 1024, release_pages: bool = True):
         header = read_header(path)
         super().__init__(header["dim"], header["dtype"], normalize=True)
         self.path, self.header = Path(path), header
-        self.chunk_rows, self.query_block, self.release_pages = int(chunk_rows), int(query_block), release_pages
+        self.chunk_rows = default_chunk_rows(self.dim) if chunk_rows is None else int(chunk_rows)
+        self.query_block, self.release_pages = int(query_block), release_pages
         lay, n = header["layout"], header["count"]
         if n == 0:
             raise ValueError(f"{path}: the gallery file holds no rows (count=0)")
@@ -219,6 +222,6 @@ class MemmapIndex(Index):
             pass  # a caller still holds a view; the mapping closes when it is collected
 
 
-def open_gallery(path, chunk_rows: int = 65536, query_block: int = 1024) -> MemmapIndex:
+def open_gallery(path, chunk_rows: int | None = None, query_block: int = 1024) -> MemmapIndex:
     """Open a gallery file written by :class:`GalleryWriter` / :func:`write_gallery` for streamed exact search."""
     return MemmapIndex(path, chunk_rows, query_block)

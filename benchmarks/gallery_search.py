@@ -225,10 +225,14 @@ def plot(configs: list[dict], path: Path) -> None:
             for r in c["rows"]:
                 if "skipped" not in r:
                     series.setdefault(r["method"], []).append((c["n"], r["single_query_ms_median"], r["recall_at_1_vs_exact"]))
+        colours = {"exact": "black", "flat": "tab:blue", "hnsw": "tab:green", "ivf": "tab:red", "memmap": "tab:purple"}
+        styles = {"float32": ("-", "o"), "float16": (":", "s"), "int8": ("--", "^")}
         for method, pts in series.items():
             xs, ys, rec = zip(*pts)
-            style = "-" if method.startswith(("exact", "memmap")) else "--"
-            ax.plot(xs, ys, style, marker="o", label=f"{method} (R@1 {min(rec):.2f}-{max(rec):.2f})")
+            kind, storage = method.split("/")
+            ls, marker = styles[storage]
+            ax.plot(xs, ys, ls, marker=marker, color=colours[kind], lw=2.5 if method == "exact/float32" else 1.3,
+                    label=f"{method} (R@1 {min(rec):.3f}-{max(rec):.3f})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("gallery size (embeddings)")
@@ -255,6 +259,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1, help="BLAS and faiss OpenMP threads (1: stable single-query latency "
                    "on a shared machine, where spinning worker threads of an oversubscribed pool inflate latency many-fold).")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot_only", action="store_true", help="Re-draw --png and re-print the table from --json, measure nothing.")
     p.add_argument("--json", default=str(REPO / "results/benchmarks/gallery_search.json"))
     p.add_argument("--png", default=str(REPO / "results/benchmarks/gallery_search.png"))
     args = p.parse_args(argv)
@@ -265,6 +270,11 @@ def main(argv=None) -> None:
         if m not in METHODS:
             p.error(f"--methods: unknown {m!r}, expected some of {', '.join(METHODS)}")
 
+    if args.plot_only:
+        configs = json.loads(Path(args.json).read_text())["configs"]
+        print_table(configs)
+        plot(configs, Path(args.png))
+        return
     import faiss
     faiss.omp_set_num_threads(args.threads)
     started = time.time()

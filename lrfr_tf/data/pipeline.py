@@ -131,9 +131,17 @@ def verified_subset(paths: Sequence[str], verify: str, size, alpha: str,
         scan = images_lib.check_images(paths, size=size, alpha=alpha, progress=progress and len(paths) > 1000)
     formats = tuple(sorted(scan.formats))
     if not scan.ok:
+        summary = scan.summary()
+        if len(scan.errors) > 100:  # the message shows 100; every one goes to a file
+            import tempfile
+
+            with tempfile.NamedTemporaryFile("w", prefix="lrfr_bad_images_", suffix=".txt", delete=False,
+                                             encoding="utf-8") as f:
+                f.write("\n".join(scan.errors[p] for p in sorted(scan.errors)) + "\n")
+            summary += f"\n(all {len(scan.errors)} listed in {f.name})"
         if verify in ("strict", "header"):
-            raise ValueError(scan.summary() + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
-        logger.warning("skipping bad images: %s", scan.summary())
+            raise ValueError(summary + "\n(fix or remove them, or pass verify='skip' to skip bad files)")
+        logger.warning("skipping bad images: %s", summary)
         keep = np.asarray([i for i, p in enumerate(paths) if p not in scan.errors], np.int64)
         if keep.size == 0:
             raise ValueError(f"all {len(paths)} image files failed validation: {scan.summary(limit=5)}")

@@ -219,3 +219,15 @@ def test_jpeg_declaring_a_huge_frame_is_refused():
     data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
     with pytest.raises(ValueError, match=r"jpeg-bomb: JPEG declares 65000x65000"):
         images.decode_bytes(bytes(data), "jpeg-bomb")
+
+
+def test_strict_lists_every_bad_file_also_beyond_the_message(tmp_path):
+    root = tmp_path / "d"
+    for i in range(105):
+        (root / f"id{i % 3}").mkdir(parents=True, exist_ok=True)
+        (root / f"id{i % 3}" / f"{i:04d}.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"105 of 105 image file\(s\) failed validation") as info:
+        pipeline.make_dataset(folders.IdentityFolder(root), 2, seed=0)
+    listing = str(info.value).split("(all 105 listed in ")[1].split(")")[0]
+    lines = pathlib.Path(listing).read_text().splitlines()
+    assert len(lines) == 105 and all(line.endswith(": empty file") for line in lines)

@@ -5,6 +5,7 @@ import re
 import shutil
 
 import pytest
+from absl.testing import flagsaver
 
 from lrfr_tf.train import __main__ as cli
 from lrfr_tf.train.engine import open_source
@@ -17,9 +18,11 @@ RECIPE = os.path.join(HERE, "tiny_recipe.py")
 
 def _run(tmp_path, capsys, *overrides):
     workdir = tmp_path / "run"
-    cli.FLAGS(["train", f"--recipe={RECIPE}", f"--workdir={workdir}"])
+    # Set the flags without parsing argv: other CLIs' required flags (evaluate's --model) share absl's FLAGS.
+    cli.FLAGS.mark_as_parsed()
     try:
-        rc = cli.main([], [o.removeprefix("--config.") for o in overrides])
+        with flagsaver.flagsaver(recipe=RECIPE, workdir=str(workdir)):
+            rc = cli.main([], [o.removeprefix("--config.") for o in overrides])
     finally:
         cli.FLAGS.unparse_flags()
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("error:")]

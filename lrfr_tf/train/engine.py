@@ -378,7 +378,7 @@ class Trainer:
             while step < min(stage.end, end):
                 try:
                     batch = next(iterator)
-                except tf.errors.InvalidArgumentError as e:  # a decode error, which cannot name its file
+                except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:  # decode errors name no file
                     raise self._data_error(stage, step, e) from None
                 if not checked:  # before the first step can run into a native crash
                     self._check_platform(step_fn, batch, stage)

@@ -5,7 +5,11 @@ faiss is imported only when one of these indexes is built. Kinds:
   * ``hnsw``: graph index (IndexHNSWFlat / IndexHNSWSQ), ``M`` links per node,
     ``ef_construction`` at build, ``ef_search`` at query time (higher: better recall, slower);
   * ``ivf``: inverted lists (IndexIVFFlat / IndexIVFScalarQuantizer) over ``nlist`` k-means
-    cells (default ~sqrt(n) of the first add()), ``nprobe`` cells visited per query.
+    cells (default ~sqrt(n) of the first add()), ``nprobe`` cells visited per query (default nlist / 4).
+Defaults (ef_search 128, nprobe nlist / 4) were tuned on the benchmark's synthetic 100k x 128
+gallery (genuine cosine ~0.55, as for low-resolution probes) for recall@1 >= 0.95 against exact
+search with some margin: ef 64 gave 0.936, ef 128 0.983; nprobe nlist / 10 gave 0.86, nlist / 5
+0.955. Better separated data needs less.
 faiss's int8 ("SQ8") is a per-dimension min/max code trained on the data, not the per-vector
 scale of :mod:`lrfr_tf.search.storage`; float16 is "SQfp16".
 """

@@ -10,7 +10,6 @@ import pytest
 
 from lrfr_tf.search import (ExactIndex, FaissIndex, GalleryWriter, auto_kind, create_index, open_gallery,
                             quantize_int8, read_header, write_gallery)
-from lrfr_tf.search.factory import AUTO_EXACT_MAX
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -236,11 +235,12 @@ def test_create_index_arguments():
         create_index("exact", dim=8, storage="int4")
     with pytest.raises(ValueError, match="dim=0"):
         create_index("exact", dim=0)
-    assert auto_kind(AUTO_EXACT_MAX, 512) == "exact"
-    assert auto_kind(AUTO_EXACT_MAX + 1, 512) != "exact"
-    assert create_index("auto", n=1000, dim=8).kind == "exact"
-    big = create_index("auto", n=5_000_000, dim=8)
-    assert big.kind == auto_kind(5_000_000, 8) and isinstance(big, FaissIndex)
+    # the measured rule: exact up to n * dim = 2**24, IVF above
+    assert auto_kind(131_072, 128) == "exact" and auto_kind(131_073, 128) == "ivf"
+    assert auto_kind(32_768, 512) == "exact" and auto_kind(100_000, 512) == "ivf"
+    assert create_index("auto", n=10_000, dim=128).kind == "exact"
+    big = create_index("auto", n=1_000_000, dim=128, storage="int8")
+    assert big.kind == "ivf" and big.storage == "int8" and isinstance(big, FaissIndex)
 
 
 # --- imports --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ many as fit in --latency_budget seconds); batched throughput (all probes in one 
 stored bytes (codes + ids + index structure) and process RSS; recall@1 against exact float32
 (same top-1 gallery row) and rank-1 identification accuracy (top-1 row has the probe's identity).
 
-  nice -n 5 python benchmarks/gallery_search.py            # 10k, 100k, 1M x 128, 512 (~20 min on 2 cores)
+  nice -n 5 python benchmarks/gallery_search.py            # 10k, 100k, 1M x 128, 512 (~15 min on 2 shared cores)
   python benchmarks/gallery_search.py --sizes=10000 --dims=128 --json=/tmp/g.json --png=/tmp/g.png
 """
 
@@ -189,6 +189,59 @@ def run_config(n, dim, args, methods, bar) -> dict:
     return dict(n=n, dim=dim, probes=n_probes, generate_s=gen_s, rows=rows)
 
 
+_RSS_CHILD = """
+import json, sys, time
+import numpy as np
+from lrfr_tf.search import open_gallery
+def rss():
+    d = dict(l.split(":", 1) for l in open("/proc/self/status") if l.startswith(("VmRSS", "VmHWM")))
+    return {k: int(v.split()[0]) * 1024 for k, v in d.items()}
+path, release = sys.argv[1], sys.argv[2] == "1"
+index = open_gallery(path)
+index.release_pages = release
+q = np.random.default_rng(1).standard_normal((100, index.dim)).astype(np.float32)
+before = rss()
+t = time.perf_counter()
+for i in range(10):
+    index.search(q[i], k=1)
+single_ms = (time.perf_counter() - t) / 10 * 1e3
+index.search(q, k=10)
+after = rss()
+print(json.dumps(dict(release_pages=release, rss_before=before["VmRSS"], rss_after=after["VmRSS"],
+                      peak_rss=after["VmHWM"], single_query_ms_mean=single_ms)))
+"""
+
+
+def memmap_rss(spec: str, tmpdir: str | None) -> list[dict]:
+    """Resident memory of a fresh process that only opens an n x dim gallery file and searches it.
+
+    The file (random unit rows, float32) is written chunk by chunk, never held in memory; the child
+    runs 10 single queries and one batch of 100, with and without releasing pages after each chunk.
+    """
+    import subprocess
+
+    from lrfr_tf.search import GalleryWriter
+    out = []
+    for item in spec.split(","):
+        n, dim = (int(v) for v in item.split("x"))
+        with tempfile.TemporaryDirectory(dir=tmpdir) as d:
+            path = os.path.join(d, "gallery.lrfrgal")
+            rng = np.random.default_rng(0)
+            with GalleryWriter(path, n, dim, "float32") as w:
+                for a in tqdm.trange(0, n, 65536, desc=f"write {n}x{dim} gallery file", leave=False):
+                    w.add(rng.standard_normal((min(65536, n - a), dim), dtype=np.float32))
+            for release in (1, 0):
+                env = dict(os.environ, PYTHONPATH=str(REPO))
+                res = subprocess.run([sys.executable, "-c", _RSS_CHILD, path, str(release)], capture_output=True,
+                                     text=True, env=env, check=True)
+                row = dict(n=n, dim=dim, file_bytes=os.path.getsize(path), **json.loads(res.stdout))
+                out.append(row)
+                print(f"memmap {n}x{dim} file {fmt_bytes(row['file_bytes'])}, release_pages={bool(release)}: RSS "
+                      f"{fmt_bytes(row['rss_before'])} -> {fmt_bytes(row['rss_after'])} (peak {fmt_bytes(row['peak_rss'])}), "
+                      f"{row['single_query_ms_mean']:.0f} ms/query")
+    return out
+
+
 def fmt_bytes(b: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if b < 1024 or unit == "GB":
@@ -259,6 +312,9 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1, help="BLAS and faiss OpenMP threads (1: stable single-query latency "
                    "on a shared machine, where spinning worker threads of an oversubscribed pool inflate latency many-fold).")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memmap_rss", default="1000000x512", help="Comma-separated NxDIM gallery files whose search RSS is "
+                   "measured in a fresh process ('' to skip).")
+    p.add_argument("--memmap_rss_only", action="store_true", help="Only run the --memmap_rss check and add it to --json.")
     p.add_argument("--plot_only", action="store_true", help="Re-draw --png and re-print the table from --json, measure nothing.")
     p.add_argument("--json", default=str(REPO / "results/benchmarks/gallery_search.json"))
     p.add_argument("--png", default=str(REPO / "results/benchmarks/gallery_search.png"))
@@ -274,6 +330,11 @@ def main(argv=None) -> None:
         configs = json.loads(Path(args.json).read_text())["configs"]
         print_table(configs)
         plot(configs, Path(args.png))
+        return
+    if args.memmap_rss_only:
+        doc = json.loads(Path(args.json).read_text())
+        doc["memmap_rss"] = dict(loadavg=os.getloadavg(), rows=memmap_rss(args.memmap_rss, args.tmpdir))
+        Path(args.json).write_text(json.dumps(doc, indent=1))
         return
     import faiss
     faiss.omp_set_num_threads(args.threads)
@@ -297,6 +358,9 @@ def main(argv=None) -> None:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(dict(meta=meta, configs=configs), indent=1))
     bar.close()
+    if args.memmap_rss:
+        rss = dict(loadavg=os.getloadavg(), rows=memmap_rss(args.memmap_rss, args.tmpdir))
+        Path(args.json).write_text(json.dumps(dict(meta=meta, configs=configs, memmap_rss=rss), indent=1))
     print_table(configs)
     plot(configs, Path(args.png))
     print(f"wrote {args.json} and {args.png} in {time.time() - started:.0f} s; loadavg {meta['loadavg_start']} -> {meta['loadavg_end']}")

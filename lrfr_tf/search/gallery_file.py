@@ -166,7 +166,7 @@ class MemmapIndex(Index):
 
     def __init__(self, path, chunk_rows: int | None = None, query_block: int = 1024, release_pages: bool = True):
         header = read_header(path)
-        super().__init__(header["dim"], header["dtype"], normalize=True)
+        super().__init__(header["dim"], header["dtype"], normalize=header["normalized"])  # queries like the rows
         self.path, self.header = Path(path), header
         self.chunk_rows = default_chunk_rows(self.dim) if chunk_rows is None else int(chunk_rows)
         self.query_block, self.release_pages = int(query_block), release_pages

@@ -1,6 +1,6 @@
 r"""Smallest reproductions of TF 2.21's oneDNN heap corruption on AVX-512 CPUs, each in its own process.
 
-    python benchmarks/onednn_crash_repro.py [--reps=20] [--json=results/benchmarks/onednn_crash_repro.json]
+    python benchmarks/onednn_crash_repro.py [--reps=20] [--trials=3] [--json=results/benchmarks/onednn_crash_repro.json]
 
 On AMD EPYC CPUs with AVX-512 (seen on family 26, AVX512_BF16), TensorFlow 2.21 with its default oneDNN
 settings corrupts the heap ("free(): invalid size", "double free or corruption", segfault) in:
@@ -11,10 +11,11 @@ settings corrupts the heap ("free(): invalid size", "double free or corruption",
 * ``MatMul`` of a rank-4 tensor by a rank-2 one (tensorflow/tensorflow#117700):
   ``tf.linalg.matmul(tf.random.normal([13, 1, 3, 4]), tf.random.normal([4, 16]))``.
 
-Every case runs ``--reps`` times in a fresh Python process (a corrupted heap may only fail later, at exit),
+Every case runs ``--reps`` times in each of ``--trials`` fresh Python processes (a corrupted heap may only fail
+later, at exit, and not in every process: the crash is intermittent),
 under TensorFlow's defaults and under the two environment workarounds (``TF_ENABLE_ONEDNN_OPTS=0``,
-``DNNL_MAX_CPU_ISA=AVX2``). A case "crashes" when its process dies by a signal or abort, or never prints its
-result; the numeric result is also checked against float64. The library avoids both patterns by construction
+``DNNL_MAX_CPU_ISA=AVX2``). A process "crashes" when it dies by a signal or abort, or never prints its result; the
+numeric result is also checked against float64 (``max_rel_err``). The library avoids both patterns by construction
 (``lrfr_tf.models.layers.ConvBNAct`` runs a strided 1x1 conv as a subsampling slice and a stride-1 conv; see
 README, "Known platform issues"), so this script is the evidence, not a guard.
 """
@@ -117,6 +118,7 @@ def cpu_model():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=20, help="op executions per process")
+    parser.add_argument("--trials", type=int, default=3, help="processes per case and setting")
     parser.add_argument("--json", default="results/benchmarks/onednn_crash_repro.json")
     args = parser.parse_args()
     import tensorflow as tf  # only for the version
@@ -127,11 +129,17 @@ def main():
         row = {"case": describe(case), **case, "results": {}}
         envs = ENVS if i == 0 or case["op"] == "matmul" else {"default": {}}
         for env_name, env in envs.items():
-            row["results"][env_name] = r = run_case(case, args.reps, env)
-            print(f"[{i + 1}/{len(all_cases)}] {row['case']:<64} {env_name:<24} {r['status']:<5} "
-                  f"{r['message'][:60]}", flush=True)
+            runs = [run_case(case, args.reps, env) for _ in range(args.trials)]
+            crashes = sum(r["status"] != "ok" for r in runs)
+            errors = [r["rel_err"] for r in runs if r["rel_err"] is not None]
+            row["results"][env_name] = {"crashed_processes": crashes, "processes": len(runs),
+                                        "max_rel_err": max(errors) if errors else None,
+                                        "messages": sorted({r["message"] for r in runs if r["message"]})}
+            print(f"[{i + 1}/{len(all_cases)}] {row['case']:<64} {env_name:<24} crashed {crashes}/{len(runs)} "
+                  f"{'; '.join(row['results'][env_name]['messages'])[:60]}", flush=True)
         rows.append(row)
-    report = {"tensorflow": tf.__version__, "cpu": cpu_model(), "reps": args.reps, "cases": rows}
+    report = {"tensorflow": tf.__version__, "cpu": cpu_model(), "reps": args.reps, "trials": args.trials,
+              "cases": rows}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)

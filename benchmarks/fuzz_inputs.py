@@ -62,7 +62,8 @@ def run_target(name: str, seconds: float, max_examples: int, round_size: int, fi
             text = str(e)
             first = text.splitlines()[0][:300] if text else type(e).__name__
             notes = " | ".join(getattr(e, "__notes__", []))[:600]
-            failures.append({"round_seed": first_seed + rounds, "error": f"{type(e).__name__}: {first}", "example": notes})
+            failures.append({"round_seed": first_seed + rounds, "error": f"{type(e).__name__}: {first}", "example": notes,
+                             "detail": text[:1500]})
             print(f"  [{name}] FAILURE (seed {first_seed + rounds}): {type(e).__name__}: {first}", flush=True)
         rounds += 1
     elapsed = time.perf_counter() - start
@@ -89,7 +90,7 @@ def plot(results: dict, path: Path, minutes: float) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("inputs tried (log)")
     ax.set_title(f"lrfr_tf hostile-input fuzzing: {sum(inputs):,} inputs in {minutes:.0f} min "
-                 f"({sum(fails)} distinct failures)", fontsize=9)
+                 f"({sum(fails)} distinct failure(s))", fontsize=9)
     ax.margins(y=0.25)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

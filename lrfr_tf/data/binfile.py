@@ -38,10 +38,34 @@ class ForbiddenGlobalError(pickle.UnpicklingError):
     """A pickle referenced a global outside ``ALLOWED_GLOBALS``."""
 
 
-class SafeUnpickler(pickle.Unpickler):
+def _safe_frombuffer(buf, dtype, shape, order="C"):
+    """NumPy's ``numeric._frombuffer`` (protocol-5 arrays) on an immutable copy of ``buf``: the
+    array never exports the buffer of a bytearray or memoryview the pickle built."""
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise pickle.UnpicklingError(f"array data must be bytes, got {type(buf).__name__}")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order)
+
+
+class SafeUnpickler(pickle._Unpickler):
     """An Unpickler that resolves only ``ALLOWED_GLOBALS`` and refuses any other
     global (``os.system``, ``builtins.eval``, ...) with an UnpicklingError naming
-    ``source`` and the global, before anything is called."""
+    ``source`` and the global, before anything is called.
+
+    It is the pure-Python unpickler (a .bin holds a few thousand objects, so speed
+    does not matter) with the buffer opcodes of protocol 5 (NEXT_BUFFER,
+    READONLY_BUFFER) refused: no verification file needs them, and the C
+    unpickler's READONLY_BUFFER applied to a hostile stack could free a
+    bytearray that still had buffers exported (seen while fuzzing: "SystemError:
+    deallocated bytearray object has exported buffers", then a crash).
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def _refuse_buffer(self):
+        raise pickle.UnpicklingError("out-of-band / read-only buffer opcodes are not allowed in a .bin")
+
+    dispatch[pickle.NEXT_BUFFER[0]] = _refuse_buffer
+    dispatch[pickle.READONLY_BUFFER[0]] = _refuse_buffer
 
     def __init__(self, file, source: str):
         super().__init__(file, encoding="bytes")  # Python 2 pickles: str -> bytes
@@ -53,6 +77,8 @@ class SafeUnpickler(pickle.Unpickler):
                 f"{self.source}: refusing to load forbidden global {module}.{name} from the pickle "
                 f"(a verification .bin may only contain bytes, lists, bools and NumPy arrays)"
             )
+        if name == "_frombuffer":
+            return _safe_frombuffer
         return super().find_class(module, name)
 
 

@@ -328,6 +328,10 @@ def _op_pickle(kind: str, n: int) -> bytes:
         return body + b"0" + refs + issame + b"\x86."
     if kind == "nested":  # lists nested 100k deep
         return b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b"]\x86."
+    if kind == "readonly_buffer":  # READONLY_BUFFER on a bytearray, then passed to numpy's _frombuffer
+        return (b"\x80\x05\x8c\x13numpy._core.numeric\x8c\x0b_frombuffer\x93" + b"\x96" + struct.pack("<Q", 8 + n)
+                + b"\x01" * (8 + n) + b"\x98" + b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02u1\x85R" + b"K\x08\x85\x8c\x01C\x94"
+                + b"t" + b"R.")
     if kind == "empty":
         return b""
     raise ValueError(kind)
@@ -357,7 +361,8 @@ def _bin_object(draw):
 bin_inputs = st.one_of(
     st.composite(lambda draw: _bin_object(draw))(),
     st.tuples(st.sampled_from(["binbytes8", "binunicode8", "long4", "bad_utf8", "global_os", "stack_global",
-                               "numpy_other", "deep_list", "deep_tuple", "memo_bomb", "nested", "empty"]),
+                               "numpy_other", "deep_list", "deep_tuple", "memo_bomb", "nested", "readonly_buffer",
+                               "empty"]),
               st.integers(0, 3)).map(lambda t: _op_pickle(*t)),
     st.binary(max_size=128),
 )

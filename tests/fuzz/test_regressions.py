@@ -62,6 +62,7 @@ def test_bin_memo_bomb_is_not_multiplied_in_memory(tmp_path):
     b"\x80\x04\x8e" + struct.pack("<Q", 1 << 33) + b"abc.",  # BINBYTES8 declaring 8 GB
     b"\x80\x04\x8c\x03\xff\xfe\xfd\x85.",  # short unicode that is not UTF-8
     targets._op_pickle("nested", 0),
+    targets._op_pickle("readonly_buffer", 0),  # protocol-5 buffer opcodes are refused
     b"",
 ])
 def test_bin_hostile_pickles_are_unpickling_errors_naming_the_file(tmp_path, data):
@@ -102,3 +103,15 @@ def test_progressive_jpeg_cut_between_scans_is_refused():
     with pytest.raises(ValueError, match=r"fuzz: truncated JPEG \(the scans end before component\(s\)"):
         images.inspect_image_bytes(data, "fuzz")
     images.inspect_image_bytes(targets.seed_files()["jpeg"][4], "intact")  # the whole progressive file is fine
+
+
+def test_bin_protocol5_arrays_are_read_from_immutable_copies(tmp_path):
+    """The fuzzer crashed the interpreter once through the C unpickler's buffer handling
+    ("deallocated bytearray object has exported buffers"); arrays now never view a pickle's bytearray."""
+    path = tmp_path / "p5.bin"
+    jpeg = targets.seed_files()["jpeg"][3]
+    writable = np.frombuffer(bytearray(jpeg), np.uint8)
+    path.write_bytes(pickle.dumps(([writable, np.frombuffer(jpeg, np.uint8)], [True]), protocol=5))
+    vb = binfile.read_bin(str(path))
+    assert vb.encoded == [jpeg, jpeg]
+    assert binfile.load_bin(str(path), size=None, progress=False)[0].shape[0] == 2

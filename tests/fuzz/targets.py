@@ -305,6 +305,8 @@ def _op_pickle(kind: str, n: int) -> bytes:
     """Hand-written pickles: huge declared lengths, forbidden globals, deep nesting."""
     if kind == "binbytes8":
         return b"\x80\x04" + b"\x8e" + struct.pack("<Q", (1 << 62) + n) + b"abc" + b"."
+    if kind == "bytearray8":  # both CPython unpicklers allocate this before reading it
+        return b"\x80\x05\x96" + struct.pack("<Q", (3 << 30) + n) + b"abc."
     if kind == "binunicode8":
         return b"\x80\x04" + b"\x8d" + struct.pack("<Q", (1 << 40) + n) + b"." 
     if kind == "long4":
@@ -360,7 +362,7 @@ def _bin_object(draw):
 
 bin_inputs = st.one_of(
     st.composite(lambda draw: _bin_object(draw))(),
-    st.tuples(st.sampled_from(["binbytes8", "binunicode8", "long4", "bad_utf8", "global_os", "stack_global",
+    st.tuples(st.sampled_from(["binbytes8", "bytearray8", "binunicode8", "long4", "bad_utf8", "global_os", "stack_global",
                                "numpy_other", "deep_list", "deep_tuple", "memo_bomb", "nested", "readonly_buffer",
                                "empty"]),
               st.integers(0, 3)).map(lambda t: _op_pickle(*t)),

@@ -66,9 +66,11 @@ def run():
     # Errors in the user's data end the command with the message, not a traceback.
     try:
         app.run(main)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as e:
+        if FLAGS.verbosity >= 1:  # --verbosity=1 shows the traceback
+            raise
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,19 @@ def _name(text: str) -> str:
     return text
 
 
+def read_text_lines(path: str, what: str) -> List[str]:
+    """The non-empty stripped lines of a UTF-8 text file; FileNotFoundError / ValueError name ``path``."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: a {what} is UTF-8 text, found byte 0x{e.object[e.start]:02x} "
+                         f"at offset {e.start}") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
 def read_pairs(pairs_file: str, ext: str = ".jpg") -> List[Pair]:
     """Parse an LFW pairs file, keeping folds in file order.
 
@@ -47,14 +60,7 @@ def read_pairs(pairs_file: str, ext: str = ".jpg") -> List[Pair]:
     names that are not a single path component), FileNotFoundError for a missing file.
     """
     pairs_file = os.fspath(pairs_file)
-    try:
-        with open(pairs_file, "r", encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{pairs_file}: no such pairs file") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{pairs_file}: not a UTF-8 text file (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = read_text_lines(pairs_file, "pairs file")
     if not lines:
         raise ValueError(f"{pairs_file}: empty pairs file")
     header = lines[0].split()

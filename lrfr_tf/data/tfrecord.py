@@ -83,7 +83,14 @@ def write_tfrecords(
         raise ValueError(f"examples_per_shard must be > 0, got {examples_per_shard}")
     if os.path.exists(os.path.join(out_dir, METADATA_FILE)):
         raise FileExistsError(f"{out_dir}: already holds a packed dataset ({METADATA_FILE}); choose another OUT")
-    os.makedirs(out_dir, exist_ok=True)
+    try:  # prove OUT is writable before the (long) validation
+        os.makedirs(out_dir, exist_ok=True)
+        probe = os.path.join(out_dir, f".write_test_{os.getpid()}")
+        with open(probe, "wb") as f:
+            f.write(b"ok")
+        os.remove(probe)
+    except OSError as e:
+        raise PermissionError(f"{out_dir}: cannot write the packed dataset there ({e.strerror or e})") from None
     keep, formats = verified_subset(source.paths, verify, size, alpha)
     skipped = sorted(set(source.paths) - {source.paths[i] for i in keep})
     order = keep[np.random.default_rng(seed).permutation(len(keep))]

@@ -25,6 +25,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from lrfr_tf.data.pairs import read_text_lines
+
 #: The published protocol files (file stem) and the names used in reports.
 PUBLISHED = {"low_res_focus": "low_res", "mid_res_focus": "mid_res", "high_res_focus": "high_res", "avg_sizes": "all_res"}
 
@@ -89,15 +91,7 @@ def read_protocol(path: str, num_pairs: int | None = None) -> np.ndarray:
     that is not UTF-8; FileNotFoundError for a missing file.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such protocol file") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: a protocol file is UTF-8/ASCII text, found byte 0x{e.object[e.start]:02x} "
-                         f"at offset {e.start}") from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = read_text_lines(path, "protocol file")
     if len(lines) != 1:
         raise ValueError(f"{path}: a protocol file is one line of comma-separated sizes, found {len(lines)} lines")
     fields = [v.strip() for v in lines[0].split(",")]

@@ -135,7 +135,7 @@ def test_pack_command_line(tmp_path):
     cmd = [sys.executable, "-m", "lrfr_tf.data.pack", str(root), str(tmp_path / "out")]
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), "CUDA_VISIBLE_DEVICES": ""}
     failed = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert failed.returncode == 1 and "cut.jpg: truncated JPEG" in failed.stderr
+    assert failed.returncode == 2 and "cut.jpg: truncated JPEG" in failed.stderr
     assert "Traceback" not in failed.stderr
     done = subprocess.run(cmd + ["--verify=skip"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

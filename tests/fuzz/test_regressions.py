@@ -33,7 +33,7 @@ def test_protocol_bytes_that_are_not_utf8_and_huge_sizes(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    (b"\x80\n", "is UTF-8 text, found byte 0x80"),
+    (b"\x80\n", "a pairs file is UTF-8 text, found byte 0x80"),
     ("1 1\nA ١ 2\nA 1 B 2\n".encode(), ":2: expected 'name i j'"),
     (b"1 1\n../etc 1 2\nA 1 B 2\n", ":2: expected 'name i j'"),
     (b"1 1\nA -1 2\nA 1 B 2\n", ":2: expected"),

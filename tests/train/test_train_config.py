@@ -63,10 +63,10 @@ def test_load_config_command_line_wins_over_scale():
 
 
 def test_every_recipe_documents_command_data_and_expectation():
-    import importlib
+    from lrfr_tf.train.recipes import load_recipe
 
     for name in recipe_names():
-        doc = importlib.import_module(f"recipes.{name}").__doc__
+        doc = load_recipe(name).__doc__
         assert f"--recipe={name}" in doc and "Expect" in doc, name
         assert "Data" in doc or "data" in doc, name
         json.dumps(load_config(name).to_dict())  # serialisable

@@ -23,7 +23,7 @@ from lrfr_tf.eval.runner import PROTOCOL_HELP
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("model", None, "Model: .tflite file, SavedModel directory or .keras file. Repeat to compare models.")
 flags.DEFINE_multi_string("name", None, "Display name per --model, in the same order (default: file name).")
-flags.DEFINE_string("preprocessing", None, "Preprocessing for models without one: 'arcface', a JSON file or a JSON config.")
+flags.DEFINE_string("preprocessing", None, "Preprocessing for models without one: 'arcface', 'sphereface_112x96' (centre 112x96 crop of the aligned face), a JSON file or a JSON config.")
 flags.DEFINE_enum("flip", "none", ["none", "sum", "concat"], "Flip-augmented embeddings: sum or concat of original and mirrored.")
 flags.DEFINE_string("data", None, "LFW-format directory: the pairs file and images under --images_subdir.")
 flags.DEFINE_string("pairs", "pairs.txt", "Pairs file, relative to --data or a path.")

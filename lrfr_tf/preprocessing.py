@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,12 @@ class Preprocessing:
       scale: multiplied after subtracting ``mean``.
       channels: "RGB" or "BGR" order expected by the network.
       resize_method: tf.image method used to bring crops of another size to ``size``.
+      crop: optional (height, width) centre crop, in pixels of an ``aligned_size`` face, taken from the
+        aligned face before it is resized to ``size``. ``crop=(112, 96)`` is the SphereFace / CosFace
+        112x96 convention: the ArcFace 112x112 template is the 112x96 one with 8 px more on each side, so
+        the centre crop gives back the face the model was trained on (squashing 112 -> 96 columns does
+        not). Faces of another size (a degraded probe at its native resolution) are cropped in proportion.
+      aligned_size: (height, width) of the aligned faces ``crop`` refers to (the ArcFace template's 112x112).
     """
 
     size: Tuple[int, int] = (112, 112)
@@ -30,6 +36,8 @@ class Preprocessing:
     scale: float = 1.0 / 128.0
     channels: str = "RGB"
     resize_method: str = "bicubic"
+    crop: Optional[Tuple[int, int]] = None
+    aligned_size: Tuple[int, int] = (112, 112)
 
     def __post_init__(self):
         if self.channels not in ("RGB", "BGR"):
@@ -38,6 +46,32 @@ class Preprocessing:
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"size must be (height, width) > 0, got {self.size!r}")
         object.__setattr__(self, "size", size)
+        aligned = tuple(int(s) for s in self.aligned_size)
+        if len(aligned) != 2 or min(aligned) <= 0:
+            raise ValueError(f"aligned_size must be (height, width) > 0, got {self.aligned_size!r}")
+        object.__setattr__(self, "aligned_size", aligned)
+        if self.crop is not None:
+            crop = tuple(int(c) for c in self.crop)
+            if len(crop) != 2 or min(crop) <= 0 or crop[0] > aligned[0] or crop[1] > aligned[1]:
+                raise ValueError(f"crop must be (height, width) within aligned_size {aligned}, got {self.crop!r}")
+            object.__setattr__(self, "crop", crop)
+
+    def crop_box(self, height: int, width: int) -> Tuple[int, int, int, int]:
+        """(top, left, crop height, crop width) of the centre crop for a face of ``height`` x ``width``."""
+        if self.crop is None:
+            return 0, 0, height, width
+        ch = max(1, int(round(height * self.crop[0] / self.aligned_size[0])))
+        cw = max(1, int(round(width * self.crop[1] / self.aligned_size[1])))
+        return (height - ch) // 2, (width - cw) // 2, ch, cw
+
+    def apply_crop(self, images):
+        """The centre crop of [..., H, W, C] images (NumPy arrays or tensors with static H, W); identity if
+        ``crop`` is None. The harness, export and edge runtime crop with this one function."""
+        if self.crop is None:
+            return images
+        height, width = int(images.shape[-3]), int(images.shape[-2])
+        top, left, ch, cw = self.crop_box(height, width)
+        return images[..., top:top + ch, left:left + cw, :]
 
     def normalize(self, images):
         """float [0, 255] RGB images (any leading dims) -> network input (TF op)."""
@@ -59,11 +93,19 @@ class Preprocessing:
     def get_config(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
         d["size"] = list(self.size)
+        d["aligned_size"] = list(self.aligned_size)
+        if self.crop is None:  # configs written before crop existed stay byte-identical
+            del d["crop"], d["aligned_size"]
+        else:
+            d["crop"] = list(self.crop)
         return d
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Preprocessing":
-        return cls(**{**config, "size": tuple(config.get("size", (112, 112)))})
+        crop = config.get("crop")
+        return cls(**{**config, "size": tuple(config.get("size", (112, 112))),
+                      "crop": tuple(crop) if crop is not None else None,
+                      "aligned_size": tuple(config.get("aligned_size", (112, 112)))})
 
     def to_json(self) -> str:
         return json.dumps(self.get_config(), sort_keys=True)
@@ -71,3 +113,9 @@ class Preprocessing:
 
 #: The ArcFace / MobileFaceNet convention: RGB, 112x112, (x - 127.5) / 128.
 ARCFACE = Preprocessing()
+
+#: The SphereFace / CosFace convention: the centre 112x96 of an ArcFace-aligned 112x112 face, (x - 127.5) / 128.
+SPHEREFACE_112X96 = Preprocessing(size=(112, 96), crop=(112, 96))
+
+#: Named contracts for ``--preprocessing=NAME``.
+PRESETS = {"arcface": ARCFACE, "sphereface_112x96": SPHEREFACE_112X96}

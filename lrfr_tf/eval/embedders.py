@@ -32,7 +32,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from lrfr_tf.preprocessing import ARCFACE, Preprocessing
+from lrfr_tf.preprocessing import ARCFACE, PRESETS, Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +68,21 @@ def sha256_tree(root: str) -> str:
 
 
 def as_preprocessing(spec: Any) -> Optional[Preprocessing]:
-    """None, a Preprocessing, a config dict, a JSON string/file, or "arcface"."""
+    """None, a Preprocessing, a config dict, a JSON string/file, or a preset name ("arcface", "sphereface_112x96")."""
     if spec is None or isinstance(spec, Preprocessing):
         return spec
     if isinstance(spec, dict):
         return Preprocessing.from_config(spec)
     if isinstance(spec, str):
-        if spec.lower() == "arcface":
-            return ARCFACE
+        if spec.lower() in PRESETS:
+            return PRESETS[spec.lower()]
         if os.path.isfile(spec):
             with open(spec, "r", encoding="utf-8") as f:
                 return Preprocessing.from_config(json.load(f))
         try:
             return Preprocessing.from_config(json.loads(spec))
         except json.JSONDecodeError:
-            raise ValueError(f"preprocessing {spec!r} is not 'arcface', a JSON file or a JSON config") from None
+            raise ValueError(f"preprocessing {spec!r} is not one of {', '.join(PRESETS)}, a JSON file or a JSON config") from None
     raise TypeError(f"cannot make a Preprocessing from {type(spec).__name__}")
 
 
@@ -176,7 +176,7 @@ class Embedder:
         x = np.asarray(images)
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"{self.name}: expected RGB images [N, H, W, 3], got shape {list(x.shape)}")
-        x = x.astype(np.float32)
+        x = self.preprocessing.apply_crop(x.astype(np.float32))
         if tuple(x.shape[1:3]) != self.preprocessing.size:
             import tensorflow as tf
 

@@ -37,6 +37,10 @@ flags.DEFINE_integer("gallery_seed", None, "Pick each identity's gallery image w
 flags.DEFINE_enum("kernel", "bicubic", ["bicubic", "bilinear", "area", "nearest"], "Down-sampling kernel.")
 flags.DEFINE_bool("antialias", True, "Antialias when down-sampling.")
 flags.DEFINE_enum("up_kernel", None, ["bicubic", "bilinear", "area", "nearest"], "Up-sampling kernel (default: --kernel).")
+flags.DEFINE_string("degradation", None, "A degradation spec or preset (e.g. 'camera', "
+                    "'blur(0.5,1.5)|resolution(low=8,high=32)|jpeg(30,90)|resize()'): evaluate under the training "
+                    "ops with every resolution op set to the protocol's size (replaces --kernel/--antialias).")
+flags.DEFINE_integer("degradation_seed", 0, "Base seed of --degradation's per-image randomness.")
 flags.DEFINE_bool("round_to_uint8", False, "Round degraded images to integers before embedding (default: float input).")
 flags.DEFINE_integer("batch_size", None, "Batch size for models without a fixed batch (default 64; 32 for TFLite).")
 flags.DEFINE_integer("num_threads", None, "TFLite interpreter threads (default: all cores).")
@@ -89,7 +93,7 @@ def run(argv):
     del argv
     from lrfr_tf.eval import runner
     from lrfr_tf.eval.cache import EmbeddingCache
-    from lrfr_tf.eval.degradation import ResolutionDegradation
+    from lrfr_tf.eval.degradation import ResolutionDegradation, SpecDegradation
     from lrfr_tf.eval.embedders import load_embedder
     from lrfr_tf.eval.identification import IdentificationData
     from lrfr_tf.eval.lfw import PairsData
@@ -109,6 +113,8 @@ def run(argv):
 
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {FLAGS.batch_size}")
+    if FLAGS.degradation:
+        SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed)  # a bad spec fails before any work
     check_output_dir(FLAGS.out)
     pairs_data, protocols = None, []
     if verification_tokens:
@@ -121,7 +127,10 @@ def run(argv):
         load_embedder(path, FLAGS.preprocessing, FLAGS.flip, FLAGS.batch_size, names[i] if names else None, FLAGS.num_threads)
         for i, path in enumerate(FLAGS.model)
     ]
-    degradation = ResolutionDegradation(FLAGS.kernel, FLAGS.antialias, FLAGS.up_kernel, FLAGS.round_to_uint8)
+    if FLAGS.degradation:
+        degradation = SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed)
+    else:
+        degradation = ResolutionDegradation(FLAGS.kernel, FLAGS.antialias, FLAGS.up_kernel, FLAGS.round_to_uint8)
     report = runner.evaluate_models(
         embedders,
         FLAGS.out,

@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_embedder": "embedders",
     "EmbeddingCache": "cache",
     "ResolutionDegradation": "degradation",
+    "SpecDegradation": "degradation",
     "PairsData": "lfw",
     "evaluate_verification": "lfw",
     "VerificationEvaluator": "lfw",

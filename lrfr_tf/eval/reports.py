@@ -114,9 +114,10 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"pairs sha256 `{d['pairs_sha256'][:16]}`, images sha256 `{d['images_sha256'][:16]}`)",
         ]
     deg = s["degradation"]
+    how = (f"spec `{deg['spec']}` (seed {deg['seed']}), resolution set by the protocol" if "spec" in deg else
+           f"{deg['kernel']} down (antialias={deg['antialias']}), {deg['up_kernel']} up to the image size")
     lines += [
-        f"- Degradation: `{deg['function']}`, {deg['kernel']} down (antialias={deg['antialias']}), {deg['up_kernel']} up to the "
-        f"image size, embedder input {deg['embedder_input']}",
+        f"- Degradation: `{deg['function']}`, {how}, embedder input {deg['embedder_input']}",
         "- Accuracy: LFW 10-fold (threshold maximising accuracy on 9 folds, applied to the 10th), mean ± std over folds in %; "
         "CR and protocol files average both flips.",
     ]

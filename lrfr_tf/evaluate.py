@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
+from lrfr_tf.cli_errors import check_writable_dir, report
 from lrfr_tf.eval.protocols import DEFAULT_SIZES
 from lrfr_tf.eval.runner import PROTOCOL_HELP
 
@@ -64,29 +65,12 @@ def parse_sizes(values, flag: str):
     return sizes
 
 
-def check_output_dir(out: str) -> None:
-    """Create ``out`` and prove it is writable before any work (PermissionError / NotADirectoryError naming it)."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise NotADirectoryError(f"--out={out}: exists and is not a directory")
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".write_test_{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise PermissionError(f"--out={out}: cannot write there ({e.strerror or e})") from None
-
-
 def main(argv):
     try:
         return run(argv)
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-            app.UsageError) as e:
-        if FLAGS.verbosity >= 1:  # --verbosity=1 shows the traceback
-            raise
-        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+            app.UsageError) as e:  # user errors: one line, exit 2 (--verbosity=1 shows the traceback)
+        return report(e, 2, FLAGS.verbosity)
 
 
 def run(argv):
@@ -113,9 +97,9 @@ def run(argv):
 
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1, got {FLAGS.batch_size}")
-    if FLAGS.degradation:
-        SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed)  # a bad spec fails before any work
-    check_output_dir(FLAGS.out)
+    degradation = (SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed) if FLAGS.degradation  # checked now
+                   else ResolutionDegradation(FLAGS.kernel, FLAGS.antialias, FLAGS.up_kernel, FLAGS.round_to_uint8))
+    check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
     pairs_data, protocols = None, []
     if verification_tokens:
         pairs_data = PairsData(FLAGS.data, FLAGS.pairs, FLAGS.images_subdir)
@@ -127,10 +111,6 @@ def run(argv):
         load_embedder(path, FLAGS.preprocessing, FLAGS.flip, FLAGS.batch_size, names[i] if names else None, FLAGS.num_threads)
         for i, path in enumerate(FLAGS.model)
     ]
-    if FLAGS.degradation:
-        degradation = SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed)
-    else:
-        degradation = ResolutionDegradation(FLAGS.kernel, FLAGS.antialias, FLAGS.up_kernel, FLAGS.round_to_uint8)
     report = runner.evaluate_models(
         embedders,
         FLAGS.out,

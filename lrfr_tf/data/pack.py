@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags, logging
 
+from lrfr_tf.cli_errors import report
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("examples_per_shard", 10000, "Images per TFRecord shard.")
 flags.DEFINE_list("size", ["112"], "Required image size: 'S' or 'H,W'; '0' accepts any size.")
@@ -67,10 +69,7 @@ def run():
     try:
         app.run(main)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as e:
-        if FLAGS.verbosity >= 1:  # --verbosity=1 shows the traceback
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report(e, 2, FLAGS.verbosity))  # --verbosity=1 shows the traceback
 
 
 if __name__ == "__main__":

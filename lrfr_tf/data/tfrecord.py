@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from lrfr_tf.cli_errors import check_writable_dir
 from lrfr_tf.data import folders
 from lrfr_tf.data import images as images_lib
 from lrfr_tf.data.pipeline import fold_in, verified_subset
@@ -83,14 +84,7 @@ def write_tfrecords(
         raise ValueError(f"examples_per_shard must be > 0, got {examples_per_shard}")
     if os.path.exists(os.path.join(out_dir, METADATA_FILE)):
         raise FileExistsError(f"{out_dir}: already holds a packed dataset ({METADATA_FILE}); choose another OUT")
-    try:  # prove OUT is writable before the (long) validation
-        os.makedirs(out_dir, exist_ok=True)
-        probe = os.path.join(out_dir, f".write_test_{os.getpid()}")
-        with open(probe, "wb") as f:
-            f.write(b"ok")
-        os.remove(probe)
-    except OSError as e:
-        raise PermissionError(f"{out_dir}: cannot write the packed dataset there ({e.strerror or e})") from None
+    check_writable_dir(out_dir, "OUT")  # before the (long) validation
     keep, formats = verified_subset(source.paths, verify, size, alpha)
     skipped = sorted(set(source.paths) - {source.paths[i] for i in keep})
     order = keep[np.random.default_rng(seed).permutation(len(keep))]

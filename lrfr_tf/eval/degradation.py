@@ -84,17 +84,18 @@ class SpecDegradation:
 
     spec: str
     seed: int = 0
+    parsed: Degradation = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        ops = parse(self.spec).ops  # a bad spec is a ValueError naming it
-        if not any(isinstance(op, Resolution) for op in ops):
+        parsed = parse(self.spec)  # a bad spec is a ValueError naming it
+        if not any(isinstance(op, Resolution) for op in parsed.ops):
             raise ValueError(f"degradation spec {self.spec!r} has no resolution(...) op for the protocol's size")
+        object.__setattr__(self, "parsed", parsed)
 
     def at_size(self, size: int) -> Degradation:
         """The spec with every ``resolution`` op fixed to ``size`` (its kernel and antialias kept)."""
-        ops = [Resolution(size=int(size), kernel=op.kernel, antialias=op.antialias) if isinstance(op, Resolution)
-               else op for op in parse(self.spec).ops]
-        return Degradation(ops)
+        return Degradation([Resolution(size=int(size), kernel=op.kernel, antialias=op.antialias)
+                            if isinstance(op, Resolution) else op for op in self.parsed.ops])
 
     def image_seeds(self, images: np.ndarray) -> np.ndarray:
         """[B, 2] int64 seeds: (``seed``, CRC-32 of each image's float32 pixels)."""
@@ -107,7 +108,7 @@ class SpecDegradation:
     def key(self, size: int, image_hw) -> str:
         if self.is_identity(size, image_hw):
             return HR_KEY
-        return f"spec-{zlib.crc32(parse(self.spec).spec.encode()):08x}-seed{self.seed}-{int(size)}"
+        return f"spec-{zlib.crc32(self.parsed.spec.encode()):08x}-seed{self.seed}-{int(size)}"
 
     def __call__(self, images, size: int, seeds=None) -> np.ndarray:
         """float/uint8 [B, H, W, 3] in [0, 255] -> float32 [B, H, W, 3] under the spec at ``size``."""
@@ -119,6 +120,6 @@ class SpecDegradation:
 
     def describe(self) -> Dict[str, Any]:
         return {"function": "lrfr_tf.data.degrade (spec ops, resolution fixed to the protocol size)",
-                "spec": parse(self.spec).spec, "seed": self.seed,
+                "spec": self.parsed.spec, "seed": self.seed,
                 "per_image_seed": "(seed, crc32 of the image's float32 pixels)",
                 "embedder_input": "float32 (not rounded)"}

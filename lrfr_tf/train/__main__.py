@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 
 from absl import app, flags
+
+from lrfr_tf.cli_errors import check_writable_dir, report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("recipe", None, "recipe name (recipes/<name>.py) or path to a recipe .py file")
@@ -34,24 +35,6 @@ def split_config_args(argv):
     return overrides, rest
 
 
-def one_line(message: str) -> str:
-    """A TF error message without its ``{{function_node ...}}`` prefix, first line only."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(message)).strip()
-    return text.splitlines()[0] if text else text
-
-
-def check_writable(workdir: str) -> None:
-    """Raise PermissionError / NotADirectoryError naming ``workdir`` if training could not write there."""
-    path = os.path.abspath(workdir)
-    probe = path
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise NotADirectoryError(f"--workdir={workdir}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PermissionError(f"--workdir={workdir}: {probe} is not writable")
-
-
 def main(argv, overrides):
     del argv
     from lrfr_tf.train import recipes
@@ -60,15 +43,11 @@ def main(argv, overrides):
         print("\n".join(recipes.recipe_names()))
         return 0
     if not FLAGS.recipe:
-        print("error: --recipe is required (see --list)", file=sys.stderr)
-        return 2
+        return report(ValueError("--recipe is required (see --list)"))
     try:
         config = recipes.load_config(FLAGS.recipe, overrides)
     except (KeyError, ValueError, FileNotFoundError, AttributeError) as e:  # bad recipe name or override
-        if FLAGS.verbosity >= 1:
-            raise
-        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
-        return 2
+        return report(e, 2, FLAGS.verbosity)
     if FLAGS.print_config:
         print(config.to_json())
         return 0
@@ -83,19 +62,13 @@ def main(argv, overrides):
     name = config.get("name", os.path.basename(FLAGS.recipe).removesuffix(".py"))
     workdir = FLAGS.workdir or os.path.join("runs", name if config.scale == "full" else f"{name}_{config.scale}")
     try:
-        check_writable(workdir)
+        check_writable_dir(workdir, f"--workdir={workdir}", create=False)  # nothing written before the config is good
         summary = Trainer(config, workdir).run()
     except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, CheckpointError,
-            WorkdirInUseError) as e:
-        if FLAGS.verbosity >= 1:  # --verbosity=1 (debug) shows the traceback
-            raise
-        print(f"error: {str(e).strip(chr(34))}", file=sys.stderr)
-        return 2
+            WorkdirInUseError) as e:  # user errors: exit 2 (--verbosity=1 shows the traceback)
+        return report(e, 2, FLAGS.verbosity)
     except (NonFiniteLossError, OSError, RuntimeError, tf.errors.OpError) as e:  # the run failed: exit 1
-        if FLAGS.verbosity >= 1:
-            raise
-        print(f"error: {one_line(getattr(e, 'message', None) or str(e))}", file=sys.stderr)
-        return 1
+        return report(e, 1, FLAGS.verbosity)
     if "eval" in summary:
         print("final evaluation: " + json.dumps(summary["eval"], indent=1))
     print(f"trained {summary['steps_this_run']} steps in {summary['seconds']:.1f} s; outputs in {os.path.abspath(workdir)}")
@@ -107,8 +80,7 @@ def run(argv=None):
     try:
         overrides, rest = split_config_args(argv)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report(e))
     app.run(lambda a: main(a, overrides), argv=rest)
 
 

@@ -212,7 +212,10 @@ class CheckpointStore:
         """Delete the temporary folders of interrupted writes (``<prefix>_temp*``)."""
         pattern = (glob.escape(prefix) if prefix else os.path.join(glob.escape(self.read_directory), "*")) + "_temp*"
         for path in glob.glob(pattern):
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
 
 
 class WorkdirLock:

@@ -91,9 +91,10 @@ elif point == "export":
     export = engine.Trainer.export
 
     def killed_export(self, directory, info):
-        if directory.endswith("export"):
-            model = self.embedding_model()
-            model.save(os.path.join(directory, "embedder.keras.tmp.keras")) if os.path.isdir(directory) else None
+        if directory.endswith("export"):  # a half-written temporary file, as a kill mid-save leaves
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, "embedder.keras.tmp.keras"), "wb") as f:
+                f.write(b"PK\x03\x04 partial")
             die()
         return export(self, directory, info)
 

@@ -105,6 +105,22 @@ def _resolve_preprocessing(*candidates: tuple) -> tuple:
     return ARCFACE, "default"
 
 
+def prepare_images(images, preprocessing: Preprocessing, name: str = "images") -> np.ndarray:
+    """RGB [N, H, W, 3] in [0, 255] -> normalised float32 model input: centre crop, resize to the model size
+    (``resize_method``, antialiased) when it differs, clip to [0, 255], normalise. Every caller that feeds a
+    model (harness, export calibration and parity) prepares faces with this one function."""
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"{name}: expected RGB images [N, H, W, 3], got shape {list(x.shape)}")
+    x = preprocessing.apply_crop(x.astype(np.float32))
+    if tuple(x.shape[1:3]) != preprocessing.size:
+        import tensorflow as tf
+
+        x = tf.image.resize(x, preprocessing.size, method=preprocessing.resize_method, antialias=True)
+        x = np.clip(x.numpy(), 0.0, 255.0)
+    return preprocessing.normalize_numpy(x)
+
+
 class Embedder:
     """Base class: subclasses implement ``_infer`` (and ``model_hash``, ``raw_dim``)."""
 
@@ -173,16 +189,7 @@ class Embedder:
         return np.concatenate(outs).astype(np.float32)
 
     def _prepare(self, images) -> np.ndarray:
-        x = np.asarray(images)
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{self.name}: expected RGB images [N, H, W, 3], got shape {list(x.shape)}")
-        x = self.preprocessing.apply_crop(x.astype(np.float32))
-        if tuple(x.shape[1:3]) != self.preprocessing.size:
-            import tensorflow as tf
-
-            x = tf.image.resize(x, self.preprocessing.size, method=self.preprocessing.resize_method, antialias=True)
-            x = np.clip(x.numpy(), 0.0, 255.0)
-        return self.preprocessing.normalize_numpy(x)
+        return prepare_images(images, self.preprocessing, self.name)
 
     def embed(self, images) -> np.ndarray:
         """RGB images in [0, 255] [N, H, W, 3] -> L2-normalised float32 [N, D]."""

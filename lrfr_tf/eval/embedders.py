@@ -278,14 +278,18 @@ class KerasEmbedder(Embedder):
 
 
 class SavedModelEmbedder(Embedder):
-    """A SavedModel directory called through its ``serving_default`` signature (single input, single output)."""
+    """A SavedModel directory called through one signature (single input, single output): by default
+    ``embed_normalized`` when it has one (an ``lrfr_tf.export`` model: normalised input at the model size,
+    the harness's own preparation), else ``serving_default``."""
 
     kind = "saved_model"
 
-    def __init__(self, path: str, preprocessing=None, flip=None, batch_size: int = 64, name: str | None = None, signature: str = "serving_default"):
+    def __init__(self, path: str, preprocessing=None, flip=None, batch_size: int = 64, name: str | None = None, signature: str | None = None):
         import tensorflow as tf
 
         loaded = tf.saved_model.load(path)
+        if signature is None:
+            signature = "embed_normalized" if "embed_normalized" in loaded.signatures else "serving_default"
         if signature not in loaded.signatures:
             raise ValueError(f"{path}: SavedModel has no signature {signature!r}; it has {sorted(loaded.signatures)}")
         fn = loaded.signatures[signature]

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from lrfr_tf.losses.distance import cosine_distance
-from lrfr_tf.losses.registry import LOSSES
+from lrfr_tf.losses.loss_registry import LOSSES
 from lrfr_tf.preprocessing import Preprocessing
 
 _PACKAGE = "lrfr_tf"

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
-from lrfr_tf.losses.registry import LOSSES
+from lrfr_tf.losses.loss_registry import LOSSES
 
 _PACKAGE = "lrfr_tf"
 _ESTIMATORS = ("biased", "unbiased")

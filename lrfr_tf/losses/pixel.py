@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lrfr_tf.losses.registry import LOSSES
+from lrfr_tf.losses.loss_registry import LOSSES
 
 _PACKAGE = "lrfr_tf"
 _NORMS = ("l2", "l1")

@@ -15,7 +15,7 @@
 Output (float32, also under a mixed-precision policy): {"sr", "coarse": [B, H, W, 3]
 in [0, 255], "heatmaps": [B, H/2, W/2, L], "parsing_logits": [B, H/2, W/2, P]}; priors are predicted at stride
 ``prior_stride`` = 2 of the output (render targets with
-``lrfr_tf.losses.priors.render_landmark_heatmaps(..., image_size=(H, W))``).
+``lrfr_tf.losses.prior_losses.render_landmark_heatmaps(..., image_size=(H, W))``).
 
 ``MixAdversarialDiscriminator`` ("rim_discriminator") embeds a face with a
 strided-conv trunk and two heads: the feature-integrator path (global-pooled
@@ -31,7 +31,7 @@ import math
 import keras
 import tensorflow as tf
 
-from lrfr_tf.models.registry import SR_NETS
+from lrfr_tf.models.model_registry import SR_NETS
 from lrfr_tf.models.srnet import ImageModel, from_unit_range, to_unit_range
 
 _PACKAGE = "lrfr_tf"

@@ -33,7 +33,7 @@ import math
 import keras
 import tensorflow as tf
 
-from lrfr_tf.models.registry import HEADS
+from lrfr_tf.models.model_registry import HEADS
 
 _PACKAGE = "lrfr_tf"
 

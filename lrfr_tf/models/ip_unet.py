@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lrfr_tf.models.registry import SR_NETS
+from lrfr_tf.models.model_registry import SR_NETS
 from lrfr_tf.models.srnet import ImageModel, from_unit_range, to_unit_range
 
 _PACKAGE = "lrfr_tf"

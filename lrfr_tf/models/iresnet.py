@@ -19,7 +19,7 @@ from typing import Any, Dict, Sequence
 import keras
 
 from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
-from lrfr_tf.models.registry import BACKBONES
+from lrfr_tf.models.model_registry import BACKBONES
 
 #: Residual units per stage (insightface iresnet.py).
 IRESNET_UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}

@@ -10,19 +10,21 @@ non-linear one. A bottleneck is expand conv1x1 (c_in * t) -> depthwise 3x3
 and c_in = c (MobileNetV2).
 
 Two optional layers describe variants such as the TensorFlow MobileFaceNet
-whose TFLite file ``tflite_import`` loads: a linear pointwise conv after the
-stem depthwise conv (``stem_pointwise``) and a linear pointwise conv after
-the GDC (``gdc_pointwise``).
+whose TFLite file ``load_mobilefacenet_tflite`` loads: a linear pointwise conv
+after the stem depthwise conv (``stem_pointwise``) and a linear pointwise conv
+after the GDC (``gdc_pointwise``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import keras
+import numpy as np
 
 from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
-from lrfr_tf.models.registry import BACKBONES
+from lrfr_tf.models.model_registry import BACKBONES
+from lrfr_tf.preprocessing import Preprocessing
 
 #: (expansion t, channels c, repeats n, stride s) per stage, Table 1 of the paper.
 PAPER_STAGES = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
@@ -169,12 +171,56 @@ class MobileFaceNet(Backbone):
                 "batch_norm": self.batch_norm}
 
 
+def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
+                              preprocessing: Optional[Preprocessing] = None,
+                              name: str = "mobilefacenet") -> MobileFaceNet:
+    """Keras MobileFaceNet with the architecture and weights of a MobileFaceNet-style .tflite file.
+
+    The one loader of a pretrained MobileFaceNet: ``create_backbone("mobilefacenet", weights=path)``
+    and the training config's ``model.init=path.tflite`` both come here.
+
+    Args:
+      path: float32 .tflite file (BN folded into the convolutions).
+      batch_norm: False gives the file's structure (biased convs, no BN);
+        True puts an identity-initialised BN after every conv (gamma 1,
+        beta = folded bias, moving mean 0, moving variance 1 - eps), with the
+        same inference output, for fine-tuning.
+      head: "gdc" keeps the file's size-tied global depthwise conv (7x7 at
+        112 px); "adaptive_gdc" uses the same weights and also accepts other
+        input sizes (identical output at the file's input size).
+      preprocessing: input contract; default: the file's input size with the
+        MobileFaceNet / ArcFace normalisation (x - 127.5) / 128, RGB (a
+        .tflite file does not record its normalisation).
+    """
+    # Imported here so that ``python -m lrfr_tf.models.tflite_import`` does not find itself imported.
+    from lrfr_tf.models.tflite_import import TFLiteGraph, TFLiteImportError, mobilefacenet_config
+
+    if head not in ("gdc", "adaptive_gdc"):
+        raise ValueError(f"head must be 'gdc' or 'adaptive_gdc' to load the file's GDC weights, got {head!r}")
+    graph = TFLiteGraph(path)
+    config, units = mobilefacenet_config(graph)
+    input_size, gdc_size = config.pop("input_size"), config.pop("gdc_size")
+    preprocessing = preprocessing or Preprocessing(size=input_size)
+    model = MobileFaceNet(**config, head=head, batch_norm=batch_norm, preprocessing=preprocessing, name=name)
+    if model.grid != tuple(gdc_size):
+        raise TFLiteImportError(f"{graph.path}: GDC kernel {gdc_size} does not match the {model.grid} map of a "
+                                f"{preprocessing.size} input")
+    model(np.zeros((1, *preprocessing.size, 3), np.float32))
+    layers = model.conv_units()
+    if len(layers) != len(units):
+        raise TFLiteImportError(f"{graph.path}: {len(units)} convolutions in the file, {len(layers)} in the model")
+    for layer, unit in zip(layers, units):
+        if tuple(layer.conv.kernel.shape) != unit.kernel.shape:
+            raise graph.error(unit.op, f"kernel {unit.kernel.shape} does not fit layer {layer.path} "
+                                       f"{tuple(layer.conv.kernel.shape)}")
+        layer.set_folded_weights(unit.kernel, unit.bias, unit.alpha)
+    return model
+
+
 @BACKBONES.register("mobilefacenet")
 def mobilefacenet(weights: str | None = None, **kwargs) -> MobileFaceNet:
-    """The paper's MobileFaceNet, or with ``weights=path.tflite`` a MobileFaceNet-style TFLite file imported
-    by ``tflite_import.load_mobilefacenet_tflite(weights, **kwargs)`` (architecture read from the file)."""
+    """The paper's MobileFaceNet, or with ``weights=path.tflite`` the pretrained one of that file
+    (``load_mobilefacenet_tflite(weights, **kwargs)``, architecture read from the file)."""
     if weights is not None:
-        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
-
         return load_mobilefacenet_tflite(weights, **kwargs)
     return MobileFaceNet(**{"name": "mobilefacenet", **kwargs})

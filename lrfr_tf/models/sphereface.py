@@ -19,7 +19,7 @@ from typing import Any, Dict, Sequence
 import keras
 
 from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
-from lrfr_tf.models.registry import BACKBONES
+from lrfr_tf.models.model_registry import BACKBONES
 
 
 @keras.saving.register_keras_serializable(package="lrfr_tf")

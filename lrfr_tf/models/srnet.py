@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lrfr_tf.models.registry import SR_NETS
+from lrfr_tf.models.model_registry import SR_NETS
 
 _PACKAGE = "lrfr_tf"
 

@@ -1,4 +1,4 @@
-"""Inference models assembled from trained parts: super-resolution (or hallucination) then recognition."""
+"""The super-resolved recognizer: an SR (or hallucination) net, then a recognizer, as one embedding model."""
 
 from __future__ import annotations
 

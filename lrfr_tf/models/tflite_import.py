@@ -1,11 +1,11 @@
-"""Import a MobileFaceNet-style float32 TFLite file into a Keras ``MobileFaceNet``.
+"""Read a MobileFaceNet-style float32 TFLite file: its architecture and BN-folded weights.
 
-The file's graph is read with the TFLite flatbuffer schema (ops, their
-options, tensors and constant buffers), reduced to a chain of convolution
-units (conv or depthwise conv with batch norm folded into weights and bias,
-an optional activation: fused RELU, a PRELU op, or the PReLU that TOCO
-decomposes into relu(x) + c * (x - |x|), i.e. slope 2c) and residual
-additions, and matched to the MobileFaceNet layout:
+The graph is read with the TFLite flatbuffer schema (ops, their options,
+tensors and constant buffers), reduced to a chain of convolution units (conv
+or depthwise conv with batch norm folded into weights and bias, an optional
+activation: fused RELU, a PRELU op, or the PReLU that TOCO decomposes into
+relu(x) + c * (x - |x|), i.e. slope 2c) and residual additions, and matched
+to the MobileFaceNet layout:
 
     conv3x3 s2 (act) -> depthwise3x3 (act) [-> linear conv1x1]
     -> bottlenecks: conv1x1 (act) -> depthwise3x3 stride s (act) -> linear conv1x1 [+ shortcut]
@@ -14,10 +14,9 @@ additions, and matched to the MobileFaceNet layout:
 
 Channel counts, expansion ratios, strides, the GDC size and the optional
 layers come from the graph; anything else raises ``TFLiteImportError``
-naming the op. The imported model keeps the file's size-tied GDC head
-(``head="gdc"``) unless told otherwise; ``batch_norm=True`` puts an
-identity-initialised BatchNorm after every conv (same inference output) for
-fine-tuning.
+naming the op. ``lrfr_tf.models.mobilefacenet.load_mobilefacenet_tflite``
+builds the Keras model from what this module reads (this module imports no
+model).
 
     python -m lrfr_tf.models.tflite_import path/to/MobileFaceNet.tflite   # op list and derived config
 """
@@ -31,8 +30,6 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-
-from lrfr_tf.preprocessing import Preprocessing
 
 
 class TFLiteImportError(ValueError):
@@ -398,47 +395,6 @@ def mobilefacenet_config(graph: TFLiteGraph) -> Tuple[dict, List[ConvUnit]]:
                   activation=activations.pop(), input_size=(input_shape[1], input_shape[2]),
                   gdc_size=gdc.kernel_size)
     return config, ordered
-
-
-def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
-                              preprocessing: Optional[Preprocessing] = None, name: str = "mobilefacenet"):
-    """Keras MobileFaceNet with the architecture and weights of a MobileFaceNet-style .tflite file.
-
-    Args:
-      path: float32 .tflite file (BN folded into the convolutions).
-      batch_norm: False gives the file's structure (biased convs, no BN);
-        True puts an identity-initialised BN after every conv (gamma 1,
-        beta = folded bias, moving mean 0, moving variance 1 - eps), with the
-        same inference output, for fine-tuning.
-      head: "gdc" keeps the file's size-tied global depthwise conv (7x7 at
-        112 px); "adaptive_gdc" uses the same weights and also accepts other
-        input sizes (identical output at the file's input size).
-      preprocessing: input contract; default: the file's input size with the
-        MobileFaceNet / ArcFace normalisation (x - 127.5) / 128, RGB (a
-        .tflite file does not record its normalisation).
-    """
-    from lrfr_tf.models.mobilefacenet import MobileFaceNet
-
-    graph = TFLiteGraph(path)
-    config, units = mobilefacenet_config(graph)
-    input_size, gdc_size = config.pop("input_size"), config.pop("gdc_size")
-    if head not in ("gdc", "adaptive_gdc"):
-        raise ValueError(f"head must be 'gdc' or 'adaptive_gdc' to load the file's GDC weights, got {head!r}")
-    preprocessing = preprocessing or Preprocessing(size=input_size)
-    model = MobileFaceNet(**config, head=head, batch_norm=batch_norm, preprocessing=preprocessing, name=name)
-    if model.grid != tuple(gdc_size):
-        raise TFLiteImportError(f"{graph.path}: GDC kernel {gdc_size} does not match the {model.grid} map of a "
-                                f"{preprocessing.size} input")
-    model(np.zeros((1, *preprocessing.size, 3), np.float32))
-    layers = model.conv_units()
-    if len(layers) != len(units):
-        raise TFLiteImportError(f"{graph.path}: {len(units)} convolutions in the file, {len(layers)} in the model")
-    for layer, unit in zip(layers, units):
-        if tuple(layer.conv.kernel.shape) != unit.kernel.shape:
-            raise graph.error(unit.op, f"kernel {unit.kernel.shape} does not fit layer {layer.path} "
-                                       f"{tuple(layer.conv.kernel.shape)}")
-        layer.set_folded_weights(unit.kernel, unit.bias, unit.alpha)
-    return model
 
 
 def main(argv: List[str]) -> None:

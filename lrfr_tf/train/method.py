@@ -147,13 +147,13 @@ def import_components() -> None:
 def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
     """``model_config``: backbone (registry name), embedding_dim, backbone_kwargs, init.
 
-    ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights,
-    ``models.tflite_import``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
+    ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights, the one
+    loader ``load_mobilefacenet_tflite``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
     instead of creating ``backbone``: the pretrained starting point.
     """
     init = model_config.get("init", "")
     if init.endswith(".tflite"):
-        from lrfr_tf.models.tflite_import import load_mobilefacenet_tflite
+        from lrfr_tf.models.mobilefacenet import load_mobilefacenet_tflite
         from lrfr_tf.train.defaults import resolve_path
 
         path = resolve_path(init)
@@ -162,7 +162,7 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
         backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.get("init_batch_norm", True)))
         logger.info("backbone: MobileFaceNet imported from %s", path)
         return build_model(backbone, input_shape)
-    from lrfr_tf.models.registry import create_backbone as create
+    from lrfr_tf.models.model_registry import create_backbone as create
 
     import_components()
     kwargs = model_config.get("backbone_kwargs", {})
@@ -185,7 +185,7 @@ def initialize_backbone(backbone: keras.Model, model_config) -> None:
 
 def create_head(model_config, num_classes: int, embedding_dim: int):
     """``model_config``: head (registry name), head_kwargs; built on [1, embedding_dim], float32 policy."""
-    from lrfr_tf.models.registry import create_head as create
+    from lrfr_tf.models.model_registry import create_head as create
 
     import_components()
     kwargs = model_config.get("head_kwargs", {})
@@ -203,7 +203,7 @@ def create_head(model_config, num_classes: int, embedding_dim: int):
 
 
 def create_loss(name: str, **kwargs):
-    from lrfr_tf.losses.registry import create_loss as create
+    from lrfr_tf.losses.loss_registry import create_loss as create
 
     import_components()
     return create(name, **kwargs)

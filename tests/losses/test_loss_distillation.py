@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from lrfr_tf.losses import create_loss
-from lrfr_tf.losses.distillation import ResidualAssistedStudent, distillation_blocks
 from lrfr_tf.models import create_backbone
+from lrfr_tf.models.residual_assisted import ResidualAssistedStudent, distillation_blocks
 from lrfr_tf.preprocessing import ARCFACE
 from model_checks import assert_config_roundtrip, assert_keras_save_load
 

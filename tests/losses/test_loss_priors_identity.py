@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from lrfr_tf.losses import create_loss
-from lrfr_tf.losses.priors import render_landmark_heatmaps
+from lrfr_tf.losses.prior_losses import render_landmark_heatmaps
 from lrfr_tf.preprocessing import Preprocessing
 from numpy_losses import np_log_softmax
 

@@ -89,7 +89,7 @@ def test_engine_stops_before_a_crash_prone_step(tmp_path, monkeypatch):
 
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "train"))
     from train_fixtures import tiny_config
-    from lrfr_tf.models.registry import BACKBONES
+    from lrfr_tf.models.model_registry import BACKBONES
     from lrfr_tf.preprocessing import ARCFACE
     from lrfr_tf.train.engine import Trainer
 

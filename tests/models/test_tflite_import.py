@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from lrfr_tf.models import create_backbone
-from lrfr_tf.models.mobilefacenet import PAPER_STAGES, MobileFaceNet
-from lrfr_tf.models.tflite_import import (TFLiteGraph, TFLiteImportError, load_mobilefacenet_tflite,
-                                          mobilefacenet_config)
+from lrfr_tf.models.mobilefacenet import PAPER_STAGES, MobileFaceNet, load_mobilefacenet_tflite
+from lrfr_tf.models.tflite_import import TFLiteGraph, TFLiteImportError, mobilefacenet_config
 from lrfr_tf.preprocessing import Preprocessing
 from model_checks import (assert_all_weights_get_gradients, assert_keras_save_load, export_tflite, run_tflite)
 

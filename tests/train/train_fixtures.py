@@ -7,7 +7,7 @@ import pathlib
 import keras
 import numpy as np
 
-from lrfr_tf.models.registry import BACKBONES
+from lrfr_tf.models.model_registry import BACKBONES
 from lrfr_tf.preprocessing import ARCFACE, Preprocessing
 from lrfr_tf.train import defaults as D
 

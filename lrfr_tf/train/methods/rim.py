@@ -4,14 +4,14 @@ Models:
   ``fhn``            coarse SR + tri-path generator (``models.hallucination``, "rim_fhn"): LR face
                      (bicubic down/up at the image size) -> SR face, landmark heatmaps, parsing logits
   ``discriminator``  mix-adversarial discriminator ("rim_discriminator"): integrated features + domain logit
-  ``hrn``            student + teacher assistant (``losses.distillation.ResidualAssistedStudent``);
+  ``hrn``            student + teacher assistant (``models.residual_assisted.ResidualAssistedStudent``);
                      inference embedding S_K + A_K of the hallucinated face
   ``teacher``        frozen HR recognizer (the imported MobileFaceNet or an IResNet-50), sees the HR face
 
 Loss terms (per example unless noted):
   ``pixel``              pixel MSE of the SR and the coarse SR against HR
   ``heatmap``            landmark-heatmap MSE (targets: 5 template landmarks through the same flip)
-  ``parsing``            parsing-map cross-entropy (targets: face-mesh parsing, ``train.priors``);
+  ``parsing``            parsing-map cross-entropy (targets: face-mesh parsing, ``train.prior_targets``);
                          images where the mesh finds no face have weight 0
   ``adv_g`` / ``adv_d``  domain logit BCE: generator wants SR judged HR; discriminator separates them
   ``mmd_g`` / ``mmd_d``  MK-MMD^2 between the discriminator features of HR and SR faces (scalar):
@@ -28,9 +28,9 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
-from lrfr_tf.train import priors, views
+from lrfr_tf.models.super_resolved import SuperResolvedEmbedder
+from lrfr_tf.train import prior_targets, views
 from lrfr_tf.train.config import Config
-from lrfr_tf.train.embedders import SuperResolvedEmbedder
 from lrfr_tf.train.method import (METHODS, Method, build_model, create_backbone, create_head, create_loss,
                                   import_components, initialize_backbone, per_example)
 from lrfr_tf.train.methods.super_resolution import create_sr_net
@@ -56,7 +56,8 @@ class RIM(Method):
         self.prior_size = tuple(s // 2 for s in self.image_size)  # the FHN predicts priors at stride 2
         self.parser = None
         if _weight_of(config, "parsing") > 0:
-            self.parser = priors.FaceMeshParser(priors.find_face_mesh_model(rim.get("face_mesh", "auto")), self.prior_size)
+            mesh_model = prior_targets.find_face_mesh_model(rim.get("face_mesh", "auto"))
+            self.parser = prior_targets.FaceMeshParser(mesh_model, self.prior_size)
         else:
             logger.warning("RIM: the parsing-prior loss is disabled (weight 0 in every stage): the FHN's parsing "
                            "path gets no supervision")
@@ -72,7 +73,7 @@ class RIM(Method):
 
     def build_models(self) -> Dict[str, keras.Model]:
         import_components()
-        from lrfr_tf.losses.distillation import ResidualAssistedStudent
+        from lrfr_tf.models.residual_assisted import ResidualAssistedStudent
 
         shape = (*self.image_size, 3)
         fhn, _ = create_sr_net(Config(name=self.config.rim.fhn, kwargs=self.config.rim.fhn_kwargs), self.image_size)
@@ -114,7 +115,7 @@ class RIM(Method):
     # Data -------------------------------------------------------------------------------------------
     def map_fn(self):
         flip = bool(self.config.data.get("flip", True))
-        template = tf.constant(priors.template_landmarks(self.image_size))
+        template = tf.constant(prior_targets.template_landmarks(self.image_size))
         width = self.image_size[1]
 
         def fn(features, seed):
@@ -127,7 +128,7 @@ class RIM(Method):
             if flip:  # one decision for the image and every prior
                 do = tf.random.stateless_uniform([], s[0]) < 0.5
                 out["image"] = tf.cond(do, lambda: tf.image.flip_left_right(image), lambda: image)
-                landmarks = tf.cond(do, lambda: priors.flip_landmarks(template, width), lambda: template)
+                landmarks = tf.cond(do, lambda: prior_targets.flip_landmarks(template, width), lambda: template)
                 if self.parser is not None:
                     p = out["parsing"]
                     out["parsing"] = tf.cond(do, lambda: tf.reverse(p, axis=[1]), lambda: p)
@@ -147,7 +148,7 @@ class RIM(Method):
             terms["pixel"] = per_example(self.pixel, hr, sr) + per_example(self.pixel, hr, fhn_out["coarse"])
         if "heatmap" in needed:
             pred = fhn_out["heatmaps"]
-            from lrfr_tf.losses.priors import render_landmark_heatmaps
+            from lrfr_tf.losses.prior_losses import render_landmark_heatmaps
 
             target = render_landmark_heatmaps(batch["landmarks"], tuple(pred.shape[1:3]), self.heatmap_sigma,
                                               image_size=self.image_size)
@@ -170,7 +171,7 @@ class RIM(Method):
             if "mmd_d" in needed:
                 terms["mmd_d"] = -tf.cast(self.mmd.call(d_hr["features"], d_sr["features"]), tf.float32)
         if needed & {"distill_student", "distill_assistant", "ce"}:
-            from lrfr_tf.losses.distillation import distillation_blocks
+            from lrfr_tf.models.residual_assisted import distillation_blocks
 
             hrn, teacher = models["hrn"], models["teacher"]
             t_blocks = distillation_blocks(teacher, teacher.preprocessing.normalize(hr), training=False)

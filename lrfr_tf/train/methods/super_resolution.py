@@ -18,15 +18,15 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
+from lrfr_tf.models.super_resolved import SuperResolvedEmbedder, resize_to, sr_output
 from lrfr_tf.train import views
-from lrfr_tf.train.embedders import SuperResolvedEmbedder, resize_to, sr_output
 from lrfr_tf.train.method import (METHODS, Method, build_model, create_backbone, create_head, create_loss,
                                   flip_augment, import_components, initialize_backbone, per_example)
 
 
 def create_sr_net(sr_config, image_size):
     """The SR net of ``sr_config`` (name, kwargs), built for outputs of ``image_size``; and its input size."""
-    from lrfr_tf.models.registry import create_sr_net as create
+    from lrfr_tf.models.model_registry import create_sr_net as create
 
     import_components()
     kwargs = sr_config.get("kwargs", {})

@@ -1,8 +1,9 @@
 """The resolution degradation applied to evaluation images (Knoche et al. 2021, Sec. 3).
 
-``ResolutionDegradation(size)`` wraps ``lrfr_tf.data.degrade.reduce_resolution``:
-down-sample to ``size`` x ``size`` (bicubic with antialiasing by default) and
-up-sample back to the image size. Images stay float32 in [0, 255] all the way
+``ResolutionDegradation`` runs the training ops ``resolution(size=r)|resize()``
+(``lrfr_tf.data.degrade``, unfused: each a ``tf.image.resize``, the arithmetic of
+the committed reference figures): down-sample to ``r`` x ``r`` (bicubic with
+antialiasing by default) and up-sample back to the image size. Images stay float32 in [0, 255] all the way
 to the embedder: nothing is rounded to 8 bits unless ``round_to_uint8=True``,
 which rounds the up-sampled image to integers, i.e. simulates a degraded image
 saved as an 8-bit 112 px file. A size at or above the image size is no
@@ -24,7 +25,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from lrfr_tf.data.degrade import KERNELS, Degradation, Resolution, parse, reduce_resolution
+from lrfr_tf.data.degrade import KERNELS, Degradation, Resize, Resolution, parse
 
 #: Key of the undegraded input in caches and reports.
 HR_KEY = "hr"
@@ -54,17 +55,22 @@ class ResolutionDegradation:
         u8 = "-u8" if self.round_to_uint8 else ""
         return f"{self.kernel}{aa}-{self.up_kernel or self.kernel}-{int(size)}{u8}"
 
+    def at_size(self, size: int) -> Degradation:
+        """``resolution(size)|resize()`` with this kernel, antialias and up kernel, unfused."""
+        return Degradation([Resolution(size=int(size), kernel=self.kernel, antialias=self.antialias),
+                            Resize(kernel=self.up_kernel or self.kernel)], fuse=False)
+
     def __call__(self, images, size: int) -> np.ndarray:
         """float/uint8 [B, H, W, 3] in [0, 255] -> float32 degraded to ``size``, same shape."""
         x = np.asarray(images, np.float32)
         if self.is_identity(size, x.shape[-3:-1]):
             return x
-        y = reduce_resolution(x, int(size), kernel=self.kernel, antialias=self.antialias, up_kernel=self.up_kernel).numpy()
+        y = self.at_size(size)(x, 0).numpy()
         return np.round(y) if self.round_to_uint8 else y
 
     def describe(self) -> Dict[str, Any]:
         return {
-            "function": "lrfr_tf.data.degrade.reduce_resolution",
+            "function": "lrfr_tf.data.degrade: resolution(size=r)|resize(), unfused (tf.image.resize down, then up)",
             "kernel": self.kernel,
             "antialias": self.antialias,
             "up_kernel": self.up_kernel or self.kernel,

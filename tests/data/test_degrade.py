@@ -123,8 +123,8 @@ def test_bicubic_antialias_matches_numpy_reference(faces, size):
     small_ref, up_ref = numpy_reduce(image, h, w)
     small = parse(f"resolution({h}x{w})")(image, 0).numpy()
     np.testing.assert_allclose(small, np.clip(small_ref, 0, 255), atol=1e-3)
-    for up in (parse(f"resolution({h}x{w})|resize()")(image, 0).numpy(),
-               degrade.reduce_resolution(image, (h, w)).numpy()):
+    chain = parse(f"resolution({h}x{w})|resize()")
+    for up in (chain(image, 0).numpy(), degrade.Degradation(chain.ops, fuse=False)(image, 0).numpy()):
         assert np.abs(up - up_ref).max() < 0.25
         assert np.abs(up - up_ref).mean() < 0.02
 
@@ -139,26 +139,34 @@ def test_area_kernel_equals_cv2_inter_area(faces, size):
 
 @pytest.mark.parametrize("kernel", degrade.KERNELS)
 @pytest.mark.parametrize("size", [7, (11, 8), 20], ids=str)
-def test_resolution_then_resize_equals_reduce_resolution(faces, kernel, size):
-    """The op chain (fused resampling matrices) == the reduce_resolution function (tf.image.resize)."""
+def test_fused_resolution_then_resize_equals_unfused(faces, kernel, size):
+    """The op chain fused (resampling matrices) == unfused (each op a tf.image.resize, exactly what
+    tf.image.resize down then up gives)."""
     h, w = (size, size) if isinstance(size, int) else size
-    chain = parse(f"resolution({h}x{w}, kernel={kernel})|resize(kernel={kernel})")(faces[2], 5).numpy()
-    ref = degrade.reduce_resolution(faces[2], (h, w), kernel=kernel).numpy()
-    np.testing.assert_allclose(chain, ref, atol=2e-3)
+    chain = parse(f"resolution({h}x{w}, kernel={kernel})|resize(kernel={kernel})")
+    unfused = degrade.Degradation(chain.ops, fuse=False)(faces[2], 5).numpy()
+    small = tf.image.resize(faces[2], [h, w], method=kernel, antialias=True)
+    np.testing.assert_array_equal(unfused, np.clip(tf.image.resize(small, [112, 112], method=kernel).numpy(), 0, 255))
+    np.testing.assert_allclose(chain(faces[2], 5).numpy(), unfused, atol=2e-3)
 
 
-def test_reduce_resolution_batch_and_out_size(faces):
-    out = degrade.reduce_resolution(faces, 14, out_size=(112, 96))
+def test_unfused_fixed_resizes_batch_and_out_size(faces):
+    """Fixed-size resizes run unfused on the whole batch: the pixels of each image alone."""
+    deg = degrade.Degradation(parse("resolution(size=14)|resize(112x96)").ops, fuse=False)
+    assert deg._fixed_resizes(tf.constant(faces)) is not None and repr(deg).endswith("fuse=False)")
+    out = deg(faces, 0)
     assert out.shape == (4, 112, 96, 3)
-    np.testing.assert_allclose(out[1].numpy(), degrade.reduce_resolution(faces[1], 14, out_size=(112, 96)).numpy(),
-                               atol=1e-4)
-    with pytest.raises(ValueError, match="kernel"):
-        degrade.reduce_resolution(faces, 14, kernel="lanczos")
+    np.testing.assert_array_equal(out[1].numpy(), deg(faces[1], 0).numpy())
+    random = degrade.Degradation(parse("resolution(sizes=[7, 14])|resize()").ops, fuse=False)
+    assert random._fixed_resizes(tf.constant(faces)) is None  # sizes drawn per sample: one image at a time
+    seed = tf.constant([2, 3], tf.int64)
+    per_sample = tf.random.experimental.stateless_split(seed, 4)
+    np.testing.assert_array_equal(random(faces, seed)[3].numpy(), random(faces[3], per_sample[3]).numpy())
 
 
 def test_fused_linear_chain_equals_stage_by_stage(faces):
     """Fusion changes only rounding: crop|blur|resolution|resize as one matrix product per group ==
-    every stage applied one after another (no clipping in between, as in reduce_resolution)."""
+    every stage applied one after another (no clipping in between)."""
     deg = parse("crop(0.7, 0.9)|blur(0.5, 2)|resolution(low=9, high=30)|resize()")
     seed = tf.constant([11, 12], tf.int64)
     seeds = tf.random.experimental.stateless_split(seed, 4)
@@ -292,5 +300,5 @@ def test_non_square_faces_keep_their_size(faces):
         assert out.shape == (112, 96, 3), spec
         assert np.abs(out.numpy() - face).mean() > 0.5, spec
     small = parse("resolution(21x15)")(face, 0)
-    np.testing.assert_allclose(small.numpy(), degrade.reduce_resolution(face, (21, 15), out_size=(21, 15)).numpy(),
-                               atol=1e-3)
+    reference = tf.image.resize(face, [21, 15], method="bicubic", antialias=True).numpy()
+    np.testing.assert_allclose(small.numpy(), np.clip(reference, 0, 255), atol=1e-3)

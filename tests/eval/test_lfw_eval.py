@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from eval_helpers import FnEmbedder, content_random
-from lrfr_tf.data.degrade import reduce_resolution
 from lrfr_tf.eval import protocols as P
 from lrfr_tf.eval.cache import EmbeddingCache
 from lrfr_tf.eval.degradation import ResolutionDegradation
@@ -35,7 +34,7 @@ def test_cr_flips_degrade_each_image_in_turn(sample):
     result, scores = evaluate_protocol(emb, sample, P.cross_resolution(sample.num_pairs, 8), ResolutionDegradation(), EmbeddingCache(), False)
     images = sample.image_set.images(False).astype(np.float32)
     i1, i2 = images[sample.idx1[:10]], images[sample.idx2[:10]]
-    low = lambda x: reduce_resolution(x, 8).numpy()  # noqa: E731
+    low = lambda x: ResolutionDegradation()(x, 8)  # noqa: E731
     flip1 = np.sum(emb.embed(i1) * emb.embed(low(i2)), 1)  # second image degraded
     flip2 = np.sum(emb.embed(low(i1)) * emb.embed(i2), 1)  # first image degraded
     np.testing.assert_allclose(scores[0, :10], flip1, atol=1e-5)

@@ -28,8 +28,11 @@ resize matrices are TF's own kernels, read off ``tf.image.resize`` once per size
 and looked up per sample), so e.g. a lens blur costs one small matrix product
 instead of a convolution; a lone resize without antialiasing runs as
 ``tf.image.resize`` (faster than the product; TF's antialiased resize is not). The result
-is clipped to [0, 255] once per fused run, so bicubic overshoot at the low size
-is kept, as in ``reduce_resolution``.
+is clipped to [0, 255] once per run of linear ops, so bicubic overshoot at the low size
+is kept. ``Degradation(ops, fuse=False)`` runs every resolution and resize op as its own
+``tf.image.resize`` instead (to 2e-3 grey levels the same pixels): the arithmetic of the
+evaluation harness (``lrfr_tf.eval.degradation.ResolutionDegradation``), on whole batches
+when every op is a fixed-size resize.
 
 Modules: ``common`` (kernels, the op registry, presets, seed and size helpers), ``samplers`` (resolution
 samplers), ``resampling`` (TF's resize kernels as matrices, fused separable products), ``ops`` (the registered
@@ -37,13 +40,13 @@ ops), ``composition`` (``Degradation``, ``PairedViews``, ``BatchMix``) and ``spe
 """
 
 from lrfr_tf.data.degrade.common import (  # noqa: F401
-    KERNELS, OPS, PRESETS, SIZE_PRESETS, SizeLike,
+    KERNELS, OPS, PRESETS, SIZE_PRESETS,
 )
 from lrfr_tf.data.degrade.samplers import (  # noqa: F401
     DiscreteSizes, FixedSize, SizeRange, make_sampler,
 )
 from lrfr_tf.data.degrade.resampling import (  # noqa: F401
-    Size, Stage, apply_separable, reduce_resolution, resize_matrix, resize_table,
+    Size, Stage, apply_separable, resize_matrix, resize_table,
 )
 from lrfr_tf.data.degrade.ops import (  # noqa: F401
     GaussianBlur, GaussianNoise, JpegCompression, LinearOp, Op, PoissonNoise, RandomCrop, RandomFlip, Resize,

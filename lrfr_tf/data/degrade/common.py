@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -11,8 +11,6 @@ from lrfr_tf.registry import Registry
 
 
 KERNELS = ("bicubic", "bilinear", "area", "nearest")
-
-SizeLike = Union[int, Sequence[int], tf.Tensor]
 
 #: Degradation ops by name: ``OPS.create(name, **args)`` -> ``Op``.
 OPS = Registry("degradation op")
@@ -42,17 +40,6 @@ PRESETS: Dict[str, str] = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _hw(size: SizeLike) -> tf.Tensor:
-    """int, (h, w) or a tensor of shape [] / [1] / [2] -> int32 tensor [h, w]."""
-    s = tf.cast(tf.convert_to_tensor(size), tf.int32)
-    if s.shape.rank == 0:
-        return tf.stack([s, s])
-    s = tf.reshape(s, [-1])
-    if s.shape[0] is not None:
-        return tf.repeat(s, 2) if s.shape[0] == 1 else tf.reshape(s, [2])
-    return tf.cond(tf.equal(tf.size(s), 1), lambda: tf.repeat(s[:1], 2), lambda: tf.reshape(s, [2]))
-
 
 def _check_kernel(arg: str, kernel: str) -> None:
     if kernel not in KERNELS:

@@ -27,14 +27,16 @@ class Degradation:
     [B, H, W, C] with a batch seed: sample i then uses ``stateless_split(seed, B)[i]``
     as its own seed (per-sample randomness). Op k of a sample gets
     ``stateless_split(sample_seed, len(ops))[k]``. Consecutive linear ops are
-    fused (see the module docstring); the output is clipped to [0, 255].
+    fused (see the module docstring); the output is clipped to [0, 255]. ``fuse=False`` runs each
+    linear op alone, resizes as ``tf.image.resize`` (``_resample``).
     """
 
-    def __init__(self, ops: Sequence[Op]):
+    def __init__(self, ops: Sequence[Op], fuse: bool = True):
         for op in ops:
             if not isinstance(op, Op):
                 raise TypeError(f"Degradation takes Op instances, got {op!r}")
         self.ops = list(ops)
+        self.fuse = bool(fuse)
 
     @tf.autograph.experimental.do_not_convert
     def __call__(self, images, seed):
@@ -58,9 +60,24 @@ class Degradation:
                 size = new[-1].out if new else size
             else:  # non-linear ops keep the size (and its support)
                 if pending:
-                    image, pending = _resample(image, pending), []
+                    image, pending = _resample(image, pending, self.fuse), []
                 image = op(image, op_seed)
-        return _resample(image, pending) if pending else image
+        return _resample(image, pending, self.fuse) if pending else image
+
+    def _fixed_resizes(self, images) -> Optional[List[Stage]]:
+        """Unfused, the stages of a degradation made only of fixed-size resizes (nothing drawn at random,
+        so one ``tf.image.resize`` per stage serves the whole batch); else None."""
+        if self.fuse or not self.ops or not all(isinstance(op, LinearOp) for op in self.ops):
+            return None
+        origin = size = Size.of(images)
+        stages: List[Stage] = []
+        for op in self.ops:
+            new = op.stages(size, _as_seed(0), origin)
+            if any(stage.resize is None or stage.out.index is not None for stage in new):
+                return None
+            stages.extend(new)
+            size = new[-1].out if new else size
+        return stages
 
     def _batch(self, images, seed):
         out_hw = self.output_hw(tuple(images.shape[1:3]))
@@ -68,6 +85,9 @@ class Degradation:
             raise ValueError(
                 f"a batch needs a static image size and a fixed output size; {self.spec!r} on {images.shape} "
                 "gives sizes that vary per sample (end the spec with resize())")
+        stages = self._fixed_resizes(images)
+        if stages is not None:
+            return _resample(images, stages, fuse=False)
         seeds = _split(seed, tf.shape(images)[0])
         return _map_samples(self._single, images, seeds, [out_hw[0], out_hw[1], images.shape[-1]])
 
@@ -110,7 +130,7 @@ class Degradation:
         return "|".join(_format_op(op) for op in self.ops)
 
     def __repr__(self) -> str:
-        return f"Degradation({self.spec!r})"
+        return f"Degradation({self.spec!r}{'' if self.fuse else ', fuse=False'})"
 
     def __len__(self) -> int:
         return len(self.ops)

@@ -9,34 +9,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lrfr_tf.data.degrade.common import SizeLike, _check_kernel, _hw, _image_hw, _static
-
-
-def reduce_resolution(
-    images: tf.Tensor,
-    size: SizeLike,
-    out_size: SizeLike | None = None,
-    kernel: str = "bicubic",
-    antialias: bool = True,
-    up_kernel: str | None = None,
-) -> tf.Tensor:
-    """Down-sample to ``size`` and back up to ``out_size`` (Knoche et al. 2021, Sec. 3).
-
-    The paper's degradation: bicubic down-sampling with antialiasing to r x r,
-    then bicubic up-sampling back to the model size. ``size`` is r or (h, w)
-    (non-square sizes such as 11x8 for the multi-scale list); ``out_size``
-    defaults to the input size. Output is clipped to [0, 255] (bicubic overshoots).
-    The op form is ``resolution(size=r)|resize()``.
-    """
-    _check_kernel("kernel", kernel)
-    up_kernel = up_kernel or kernel
-    _check_kernel("up_kernel", up_kernel)
-    images = tf.convert_to_tensor(images, tf.float32)
-    in_hw = tf.shape(images)[-3:-1]
-    out_hw = in_hw if out_size is None else _hw(out_size)
-    small = tf.image.resize(images, _hw(size), method=kernel, antialias=antialias)
-    up = tf.image.resize(small, out_hw, method=up_kernel)
-    return tf.clip_by_value(up, 0.0, 255.0)
+from lrfr_tf.data.degrade.common import _image_hw, _static
 
 
 # --------------------------------------------------------------------------- separable resampling
@@ -200,15 +173,20 @@ def _reshape(x, dims, dynamic):
     return tf.reshape(x, tf.stack(dynamic()))
 
 
-def _resample(image: tf.Tensor, stages: Sequence[Stage]) -> tf.Tensor:
-    """Apply fused stages: one matrix product per run of non-expanding stages, then clip."""
+def _resample(image: tf.Tensor, stages: Sequence[Stage], fuse: bool = True) -> tf.Tensor:
+    """Apply the stages, then clip once.
+
+    ``fuse``: one matrix product per run of non-expanding stages. Unfused, every stage runs alone and
+    every resize stage as ``tf.image.resize`` (antialiased ones too): the arithmetic of two plain
+    resizes, on one image [H, W, C] or, when every stage is a resize, a batch [B, H, W, C].
+    """
     groups: List[List[Stage]] = []
     for stage in stages:
-        if not groups or stage.expands:
+        if not groups or stage.expands or not fuse:
             groups.append([])
         groups[-1].append(stage)
     for group in groups:
-        if len(group) == 1 and group[0].resize is not None and not group[0].resize[1]:
+        if len(group) == 1 and group[0].resize is not None and (not group[0].resize[1] or not fuse):
             kernel, antialias = group[0].resize
             size = list(group[0].out.hw) if _static(group[0].out.hw) else tf.stack(group[0].out.hw)
             image = tf.image.resize(image, size, method=kernel, antialias=antialias)

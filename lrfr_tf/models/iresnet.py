@@ -18,7 +18,8 @@ from typing import Any, Dict, Sequence
 
 import keras
 
-from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
+from lrfr_tf.models.layers import (Backbone, ConvBNAct, check_choice, feature_grid, pool_or_flatten, run_stages,
+                                   stage_layout)
 from lrfr_tf.models.model_registry import BACKBONES
 
 #: Residual units per stage (insightface iresnet.py).
@@ -95,10 +96,7 @@ class IResNet(Backbone):
                  head: str = "adaptive_flatten", dropout: float = 0.0, preprocessing=None, **kwargs):
         super().__init__(embedding_dim=embedding_dim, preprocessing=preprocessing, **kwargs)
         check_choice("head", head, self.HEADS)
-        if len(units) != len(channels):
-            raise ValueError(f"units {list(units)} and channels {list(channels)} must have the same length")
-        self.units = [int(u) for u in units]
-        self.channels = [int(c) for c in channels]
+        self.units, self.channels = stage_layout(units, channels)
         self.stem_channels = int(stem_channels)
         self.activation = activation
         self.head = head
@@ -114,20 +112,10 @@ class IResNet(Backbone):
                                                         name="features")
 
     def forward(self, x, training=None):
-        x = self.stem(x, training=training)
-        blocks = []
-        for stage in self.stages:
-            for unit in stage:
-                x = unit(x, training=training)
-            blocks.append(x)
+        x, blocks = run_stages(self.stages, self.stem(x, training=training), training)
         x = self.head_bn(x, training=training)
         x = self.head_dropout(x, training=training)
-        if self.head == "gap":
-            x = keras.ops.mean(x, axis=(1, 2))
-        else:
-            x = fit_to_grid(x, self.grid, adaptive=self.head == "adaptive_flatten", model_name=self.name)
-            x = keras.ops.reshape(x, (-1, self.grid[0] * self.grid[1] * x.shape[-1]))
-        x = self.fc(x)
+        x = self.fc(pool_or_flatten(x, self.head, self.grid, self.name))
         x = self.features(x, training=training)
         return self._embedding(x), blocks
 

@@ -6,13 +6,16 @@
   optional activation, with TF ("same") or PyTorch/Caffe ("symmetric")
   padding, and ``set_folded_weights`` to load a BN-folded convolution.
 - ``feature_grid`` / ``fit_to_grid``: the spatial size a head expects, and
-  the size-tied or adaptive way to bring a feature map to it.
+  the size-tied or adaptive way to bring a feature map to it;
+  ``pool_or_flatten``: the input of a backbone's FC embedding layer.
+- ``stage_layout`` / ``run_stages``: the units per stage of a staged
+  backbone, and running its stages while keeping each stage's output.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -72,6 +75,32 @@ def fit_to_grid(x, grid: Tuple[int, int], adaptive: bool, model_name: str):
             f"{model_name}: the size-tied head expects a {grid[0]}x{grid[1]} feature map, got {h}x{w}; "
             f"feed inputs of the preprocessing size or use an adaptive/gap head")
     return keras.ops.image.resize(x, grid, interpolation="bilinear", antialias=False)
+
+
+def pool_or_flatten(x, head: str, grid: Tuple[int, int], model_name: str):
+    """[B, h, w, C] -> [B, F] for the FC embedding: global average pooling (``head="gap"``), or the
+    map brought to ``grid`` (``fit_to_grid``, adaptive for ``"adaptive_flatten"``) and flattened."""
+    if head == "gap":
+        return keras.ops.mean(x, axis=(1, 2))
+    x = fit_to_grid(x, grid, adaptive=head == "adaptive_flatten", model_name=model_name)
+    return keras.ops.reshape(x, (-1, grid[0] * grid[1] * x.shape[-1]))
+
+
+def stage_layout(units: Sequence[int], channels: Sequence[int]) -> Tuple[List[int], List[int]]:
+    """(units per stage, channels per stage) as ints; a ValueError when their lengths differ."""
+    if len(units) != len(channels):
+        raise ValueError(f"units {list(units)} and channels {list(channels)} must have the same length")
+    return [int(u) for u in units], [int(c) for c in channels]
+
+
+def run_stages(stages: Sequence[Sequence[Any]], x, training=None):
+    """Apply each stage's layers in order; returns (output, [output of each stage])."""
+    outputs = []
+    for stage in stages:
+        for layer in stage:
+            x = layer(x, training=training)
+        outputs.append(x)
+    return x, outputs
 
 
 def _as_int(value) -> int:

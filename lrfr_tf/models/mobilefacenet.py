@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import keras
 import numpy as np
 
-from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
+from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid, run_stages
 from lrfr_tf.models.model_registry import BACKBONES
 from lrfr_tf.preprocessing import Preprocessing
 
@@ -138,11 +138,7 @@ class MobileFaceNet(Backbone):
         x = self.stem_depthwise(x, training=training)
         if self.stem_project is not None:
             x = self.stem_project(x, training=training)
-        blocks = []
-        for stage in self.blocks:
-            for block in stage:
-                x = block(x, training=training)
-            blocks.append(x)
+        x, blocks = run_stages(self.blocks, x, training)
         x = self.head_conv(x, training=training)
         if self.gdc is None:
             x = keras.ops.mean(x, axis=(1, 2), keepdims=True)

@@ -18,7 +18,8 @@ from typing import Any, Dict, Sequence
 
 import keras
 
-from lrfr_tf.models.layers import Backbone, ConvBNAct, check_choice, feature_grid, fit_to_grid
+from lrfr_tf.models.layers import (Backbone, ConvBNAct, check_choice, feature_grid, pool_or_flatten, run_stages,
+                                   stage_layout)
 from lrfr_tf.models.model_registry import BACKBONES
 
 
@@ -72,10 +73,7 @@ class SphereFaceResNet(Backbone):
                  head: str = "adaptive_flatten", preprocessing=None, **kwargs):
         super().__init__(embedding_dim=embedding_dim, preprocessing=preprocessing, **kwargs)
         check_choice("head", head, self.HEADS)
-        if len(units) != len(channels):
-            raise ValueError(f"units {list(units)} and channels {list(channels)} must have the same length")
-        self.units = [int(u) for u in units]
-        self.channels = [int(c) for c in channels]
+        self.units, self.channels = stage_layout(units, channels)
         self.activation = activation
         self.batch_norm = bool(batch_norm)
         self.head = head
@@ -88,18 +86,9 @@ class SphereFaceResNet(Backbone):
         self.fc = keras.layers.Dense(self.embedding_dim, kernel_initializer="glorot_uniform", name="fc5")
 
     def forward(self, x, training=None):
-        blocks = []
-        for downsample, stage in zip(self.downsample, self.stages):
-            x = downsample(x, training=training)
-            for unit in stage:
-                x = unit(x, training=training)
-            blocks.append(x)
-        if self.head == "gap":
-            x = keras.ops.mean(x, axis=(1, 2))
-        else:
-            x = fit_to_grid(x, self.grid, adaptive=self.head == "adaptive_flatten", model_name=self.name)
-            x = keras.ops.reshape(x, (-1, self.grid[0] * self.grid[1] * x.shape[-1]))
-        return self._embedding(self.fc(x)), blocks
+        stages = [[downsample, *stage] for downsample, stage in zip(self.downsample, self.stages)]
+        x, blocks = run_stages(stages, x, training)
+        return self._embedding(self.fc(pool_or_flatten(x, self.head, self.grid, self.name))), blocks
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "units": self.units, "channels": self.channels,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any, Dict, Optional, Tuple
 
 
@@ -119,3 +120,26 @@ SPHEREFACE_112X96 = Preprocessing(size=(112, 96), crop=(112, 96))
 
 #: Named contracts for ``--preprocessing=NAME``.
 PRESETS = {"arcface": ARCFACE, "sphereface_112x96": SPHEREFACE_112X96}
+
+
+def as_preprocessing(spec: Any) -> Optional[Preprocessing]:
+    """A ``Preprocessing`` from itself, a config dict, a ``PRESETS`` name, a JSON file or JSON text.
+
+    None stays None: "not given", the caller picks the default (``ARCFACE`` for a backbone, the next
+    source for an embedder). Anything else unusable is a ValueError or TypeError naming it.
+    """
+    if spec is None or isinstance(spec, Preprocessing):
+        return spec
+    if isinstance(spec, dict):
+        return Preprocessing.from_config(spec)
+    if isinstance(spec, str):
+        if spec.lower() in PRESETS:
+            return PRESETS[spec.lower()]
+        if os.path.isfile(spec):
+            with open(spec, "r", encoding="utf-8") as f:
+                return Preprocessing.from_config(json.load(f))
+        try:
+            return Preprocessing.from_config(json.loads(spec))
+        except json.JSONDecodeError:
+            raise ValueError(f"preprocessing {spec!r} is not one of {', '.join(PRESETS)}, a JSON file or a JSON config") from None
+    raise TypeError(f"cannot make a Preprocessing from {type(spec).__name__}")

@@ -25,14 +25,13 @@ identity of the embedding function, used by reports and the embedding cache.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from typing import Any, Dict, Optional
 
 import numpy as np
 
-from lrfr_tf.preprocessing import ARCFACE, PRESETS, Preprocessing
+from lrfr_tf.preprocessing import ARCFACE, Preprocessing, as_preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +64,6 @@ def sha256_tree(root: str) -> str:
             h.update(os.path.relpath(path, root).encode() + b"\0")
             sha256_file(path, h)
     return h.hexdigest()
-
-
-def as_preprocessing(spec: Any) -> Optional[Preprocessing]:
-    """None, a Preprocessing, a config dict, a JSON string/file, or a preset name ("arcface", "sphereface_112x96")."""
-    if spec is None or isinstance(spec, Preprocessing):
-        return spec
-    if isinstance(spec, dict):
-        return Preprocessing.from_config(spec)
-    if isinstance(spec, str):
-        if spec.lower() in PRESETS:
-            return PRESETS[spec.lower()]
-        if os.path.isfile(spec):
-            with open(spec, "r", encoding="utf-8") as f:
-                return Preprocessing.from_config(json.load(f))
-        try:
-            return Preprocessing.from_config(json.loads(spec))
-        except json.JSONDecodeError:
-            raise ValueError(f"preprocessing {spec!r} is not one of {', '.join(PRESETS)}, a JSON file or a JSON config") from None
-    raise TypeError(f"cannot make a Preprocessing from {type(spec).__name__}")
 
 
 def sidecar_preprocessing(model_path: str) -> Optional[Preprocessing]:
@@ -198,7 +178,9 @@ class Embedder:
             return np.zeros((0, self.embedding_dim), np.float32)
         raw = self._forward(x)
         if self.flip is not None:
-            mirrored = self._forward(np.ascontiguousarray(x[:, :, ::-1, :]))
+            from lrfr_tf.data.degrade import flip_horizontal
+
+            mirrored = self._forward(np.ascontiguousarray(flip_horizontal(x)))
             raw = raw + mirrored if self.flip == "sum" else np.concatenate([raw, mirrored], axis=1)
         bad = np.flatnonzero(~np.all(np.isfinite(raw), axis=1))
         if bad.size:

@@ -215,7 +215,10 @@ def per_example(loss, y_true, y_pred) -> tf.Tensor:
 
 
 def flip_augment(features: Features, seed: tf.Tensor, enabled: bool = True) -> Features:
-    """Random horizontal flip of ``features["image"]`` (the geometric augmentation of every recipe)."""
+    """``features["image"]`` flipped with probability 0.5 by the degradation op ``flip`` (the geometric
+    augmentation of every recipe)."""
     if not enabled:
         return features
-    return {**features, "image": tf.image.stateless_random_flip_left_right(features["image"], seed)}
+    from lrfr_tf.data.degrade import RandomFlip
+
+    return {**features, "image": RandomFlip(0.5)(features["image"], seed)}

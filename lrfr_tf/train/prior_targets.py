@@ -52,7 +52,8 @@ def template_landmarks(image_size: Sequence[int] = (112, 112)) -> np.ndarray:
 
 
 def flip_landmarks(landmarks: tf.Tensor, width: int) -> tf.Tensor:
-    """Landmarks [5, 2] of the horizontally flipped image (pixel centres at integer x)."""
+    """Landmarks [5, 2] of the image flipped by ``lrfr_tf.data.degrade.flip_horizontal``: x -> width - 1 - x
+    (pixel centres at integer x), left and right points swapped."""
     flipped = tf.stack([float(width - 1) - landmarks[:, 0], landmarks[:, 1]], axis=-1)
     return tf.gather(flipped, FLIP_ORDER)
 

@@ -196,6 +196,50 @@ def test_flip_probability_and_effect(faces):
     assert all(np.array_equal(parse("flip(1)")(x, i).numpy(), flipped) for i in range(10))
 
 
+def test_flip_horizontal_is_the_one_image_flip(faces):
+    """NumPy and TF give the same mirror; the flip op and the training augmentation flip with it."""
+    from lrfr_tf.train.method import flip_augment
+
+    mirror = faces[:, :, ::-1]
+    np.testing.assert_array_equal(degrade.flip_horizontal(faces), mirror)
+    np.testing.assert_array_equal(degrade.flip_horizontal(tf.constant(faces)).numpy(), mirror)
+    np.testing.assert_array_equal(degrade.flip_horizontal(faces[0]), mirror[0])
+    op = degrade.RandomFlip(0.5)
+    decisions = []
+    for i in range(40):
+        seed = tf.constant([i, 7], tf.int64)
+        flipped = bool(op.draw(seed))
+        decisions.append(flipped)
+        expected = mirror[1] if flipped else faces[1]
+        np.testing.assert_array_equal(op(faces[1], seed).numpy(), expected)
+        np.testing.assert_array_equal(flip_augment({"image": tf.constant(faces[1])}, seed)["image"].numpy(), expected)
+    assert 10 <= sum(decisions) <= 30
+    np.testing.assert_array_equal(flip_augment({"image": faces[1]}, seed, enabled=False)["image"], faces[1])
+
+
+def test_flipped_landmarks_follow_the_image_flip():
+    """A landmark drawn into an image lands, after flip_horizontal, where flip_landmarks puts it (with left and
+    right swapped), on the image grid and on the half-size heatmap grid RIM's priors use."""
+    from lrfr_tf.losses.prior_losses import render_landmark_heatmaps
+    from lrfr_tf.train.prior_targets import FLIP_ORDER, flip_landmarks, template_landmarks
+
+    for height, width in ((112, 112), (112, 96)):
+        points = np.round(template_landmarks((height, width)))
+        image = np.zeros((height, width, 5), np.float32)
+        for k, (x, y) in enumerate(points.astype(int)):
+            image[y, x, k] = 1.0
+        flipped_image = degrade.flip_horizontal(image)
+        flipped_points = flip_landmarks(tf.constant(points), width).numpy()
+        for k, (x, y) in enumerate(flipped_points):
+            assert flipped_image[int(y), int(x), FLIP_ORDER[k]] == 1.0, (k, x, y)
+        template = template_landmarks((height, width))
+        grid = (height // 2, width // 2)
+        heatmaps = render_landmark_heatmaps(template, grid, image_size=(height, width)).numpy()
+        mirrored = render_landmark_heatmaps(flip_landmarks(tf.constant(template), width), grid,
+                                            image_size=(height, width)).numpy()
+        np.testing.assert_allclose(degrade.flip_horizontal(heatmaps)[..., list(FLIP_ORDER)], mirrored, atol=1e-5)
+
+
 def test_crop_is_a_resized_window():
     """On a ramp image (channel 0 = row, 1 = column) the crop's offset can be read off; the output must
     equal tf.image.resize of that window."""

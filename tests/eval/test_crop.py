@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from lrfr_tf.eval.embedders import as_preprocessing, load_embedder
-from lrfr_tf.preprocessing import ARCFACE, PRESETS, SPHEREFACE_112X96, Preprocessing
+from lrfr_tf.eval.embedders import load_embedder
+from lrfr_tf.preprocessing import ARCFACE, PRESETS, SPHEREFACE_112X96, Preprocessing, as_preprocessing
 
 EDGE = list(range(0, 6)) + list(range(90, 96))  # crop columns that carry the identity
 

@@ -50,7 +50,7 @@ from lrfr_tf.data.degrade.resampling import (  # noqa: F401
 )
 from lrfr_tf.data.degrade.ops import (  # noqa: F401
     GaussianBlur, GaussianNoise, JpegCompression, LinearOp, Op, PoissonNoise, RandomCrop, RandomFlip, Resize,
-    Resolution,
+    Resolution, flip_horizontal,
 )
 from lrfr_tf.data.degrade.composition import (  # noqa: F401
     BatchMix, Degradation, PairedViews,

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 import tensorflow as tf
 
 from lrfr_tf.data.degrade.common import (
-    OPS, _as_seed, _check_kernel, _dim, _format_op, _ordered_range, _split, _static, _uniform, _uniform_int,
+    OPS, _as_seed, _check_kernel, _format_op, _ordered_range, _split, _static, _uniform, _uniform_int,
 )
 from lrfr_tf.data.degrade.samplers import _size_pair, make_sampler
 from lrfr_tf.data.degrade.resampling import Size, Stage, _axis_resize, _gaussian_rows, _resample, resize_matrix
@@ -71,9 +71,18 @@ def _register(cls):
     return cls
 
 
+def flip_horizontal(images):
+    """Images [..., H, W, C] (NumPy arrays or tensors) mirrored left-right: column x becomes W - 1 - x.
+
+    The one image flip: the ``flip`` op (training augmentation), the evaluation's test-time flip and RIM's
+    flipped priors use it; points follow it as x -> W - 1 - x (``prior_targets.flip_landmarks``).
+    """
+    return images[..., ::-1, :]
+
+
 @_register
 class RandomFlip(Op):
-    """Horizontal flip with probability ``p`` (geometric augmentation)."""
+    """Horizontal flip (``flip_horizontal``) with probability ``p`` (geometric augmentation)."""
 
     name = "flip"
     example = "flip(0.5)"
@@ -82,12 +91,13 @@ class RandomFlip(Op):
         _ordered_range(self.name, "p", p, "p", None, 0.0, 1.0)
         self.p = float(p)
 
+    def draw(self, seed) -> tf.Tensor:
+        """bool scalar: whether the sample of ``seed`` is flipped (one decision for an image and its priors)."""
+        return tf.random.stateless_uniform([], _as_seed(seed)) < self.p
+
     def __call__(self, image, seed):
         image = tf.convert_to_tensor(image, tf.float32)
-        flip = tf.random.stateless_uniform([], _as_seed(seed)) < self.p
-        width = _dim(image, -2)
-        columns = tf.range(width)
-        return tf.gather(image, tf.where(flip, width - 1 - columns, columns), axis=-2)
+        return tf.cond(self.draw(seed), lambda: flip_horizontal(image), lambda: image)
 
 
 @_register

@@ -28,6 +28,7 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
+from lrfr_tf.data.degrade import RandomFlip, flip_horizontal
 from lrfr_tf.models.super_resolved import SuperResolvedEmbedder
 from lrfr_tf.train import prior_targets, views
 from lrfr_tf.train.config import Config
@@ -126,12 +127,12 @@ class RIM(Method):
                 out["parsing"], out["parsing_valid"] = self.parser.tf_parse(image, features["index"])
             landmarks = template
             if flip:  # one decision for the image and every prior
-                do = tf.random.stateless_uniform([], s[0]) < 0.5
-                out["image"] = tf.cond(do, lambda: tf.image.flip_left_right(image), lambda: image)
+                do = RandomFlip(0.5).draw(s[0])
+                out["image"] = tf.cond(do, lambda: flip_horizontal(image), lambda: image)
                 landmarks = tf.cond(do, lambda: prior_targets.flip_landmarks(template, width), lambda: template)
                 if self.parser is not None:
-                    p = out["parsing"]
-                    out["parsing"] = tf.cond(do, lambda: tf.reverse(p, axis=[1]), lambda: p)
+                    p = out["parsing"]  # [h, w] class map
+                    out["parsing"] = tf.cond(do, lambda: flip_horizontal(p[..., None])[..., 0], lambda: p)
             out["landmarks"] = landmarks
             return self.lr_view(out, s[1])
 

@@ -20,20 +20,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import keras
 import numpy as np
 
-from lrfr_tf.preprocessing import ARCFACE, Preprocessing
+from lrfr_tf.preprocessing import ARCFACE, as_preprocessing
 
 ACTIVATIONS = ("prelu", "relu")
-
-
-def as_preprocessing(value) -> Preprocessing:
-    """None -> ARCFACE; dict (from a config) -> Preprocessing; Preprocessing unchanged."""
-    if value is None:
-        return ARCFACE
-    if isinstance(value, Preprocessing):
-        return value
-    if isinstance(value, dict):
-        return Preprocessing.from_config(value)
-    raise TypeError(f"preprocessing must be a Preprocessing, a dict or None, got {type(value).__name__}")
 
 
 def check_choice(name: str, value, choices: Sequence) -> None:
@@ -219,7 +208,7 @@ class Backbone(keras.Model):
         if int(embedding_dim) <= 0:
             raise ValueError(f"embedding_dim must be > 0, got {embedding_dim!r}")
         self.embedding_dim = int(embedding_dim)
-        self.preprocessing = as_preprocessing(preprocessing)
+        self.preprocessing = ARCFACE if preprocessing is None else as_preprocessing(preprocessing)
 
     def call(self, x, training=None, return_blocks=False):
         embedding, blocks = self.forward(x, training=training)

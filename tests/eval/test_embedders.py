@@ -136,3 +136,27 @@ def test_load_embedder_errors(tmp_path):
         load_embedder(str(tmp_path))
     with pytest.raises(ValueError, match="flip must be one of"):
         KerasEmbedder(tiny_model(), "arcface", flip="mean")
+
+
+def test_one_as_preprocessing_for_embedders_and_backbones(tmp_path):
+    """None means "not given": an embedder looks further (model, sidecar, default), a backbone takes ARCFACE;
+    every other form is read the same way by both."""
+    from lrfr_tf.models.layers import Backbone
+    from lrfr_tf.preprocessing import SPHEREFACE_112X96, as_preprocessing
+
+    assert as_preprocessing(None) is None
+    assert Backbone(8).preprocessing is ARCFACE
+    path = tmp_path / "pre.json"
+    path.write_text(json.dumps(SPHEREFACE_112X96.get_config()))
+    for form in (SPHEREFACE_112X96, "sphereface_112x96", SPHEREFACE_112X96.get_config(), str(path),
+                 SPHEREFACE_112X96.to_json()):
+        assert as_preprocessing(form) == SPHEREFACE_112X96
+        assert Backbone(8, preprocessing=form).preprocessing == SPHEREFACE_112X96
+    model = tiny_model()
+    assert KerasEmbedder(model, None).preprocessing_source == "default"
+    assert KerasEmbedder(model, "sphereface_112x96").preprocessing == SPHEREFACE_112X96
+    for bad, error in (("nonsense", ValueError), (3, TypeError)):
+        with pytest.raises(error):
+            Backbone(8, preprocessing=bad)
+        with pytest.raises(error):
+            KerasEmbedder(model, bad)

@@ -1,0 +1,86 @@
+r"""Export a face embedder for TF Serving and cameras, gated on parity with the source model.
+
+  python -m lrfr_tf.export --model=../shared/data/models/mobilefacenet/MobileFaceNet.tflite --out=exports \
+      --gate_data=../shared/data/lfw
+
+--model takes a .keras embedder (any recipe), a training workdir, a SavedModel or a MobileFaceNet-family
+.tflite. Writes OUT/NAME/<version>/ (see lrfr_tf.export.exporter); exit 1 with a table when the parity
+gate fails, exit 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from lrfr_tf.cli_errors import check_writable_dir, report
+from lrfr_tf.export.exporter import FORMATS, GateFailed, default_calibration_dir, default_gate_dir, parse_formats
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "Source: .keras file, training workdir, SavedModel directory or .tflite file.")
+flags.DEFINE_string("out", None, "Output base folder: the export goes to OUT/NAME/<next version>/.")
+flags.DEFINE_string("name", None, "Model name (default: the source's file or folder name).")
+flags.DEFINE_list("formats", list(FORMATS), "Formats: " + ", ".join(FORMATS) + ".")
+flags.DEFINE_string("calibration_data", None, "Folder of aligned faces (searched recursively) for int8 calibration "
+                    "(default: the face sample shipped with lrfr_tf).")
+flags.DEFINE_integer("calibration_size", 240, "Calibration faces (each degraded to one of 12 sizes, 8-112 px).")
+flags.DEFINE_string("gate_data", None, "LFW-format folder for the parity gate (aligned112/, pairs.txt, optional "
+                    "protocols/low_res_focus.csv); default $LRFR_GATE_DATA, else the packaged 200-pair LFW sample.")
+flags.DEFINE_integer("gate_faces", 500, "Faces for the per-image cosine check.")
+flags.DEFINE_bool("gate", True, "Run the parity gate (--no_gate skips it and says so in the metadata).")
+flags.DEFINE_string("preprocessing", None, "Input contract for a model that carries none ('arcface', "
+                    "'sphereface_112x96', a JSON file or config).")
+flags.DEFINE_enum("int8_io", "int8", ["int8", "uint8"], "Input/output type of the full-integer int8 model.")
+flags.DEFINE_integer("num_threads", None, "LiteRT threads in the gate (default: all cores).")
+flags.mark_flags_as_required(["model", "out"])
+
+
+def main(argv):
+    try:
+        return run(argv)
+    except GateFailed as e:
+        print(str(e), file=sys.stderr)
+        print(f"the failed export is kept for inspection in {e.where}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, app.UsageError) as e:
+        return report(e, 2, FLAGS.verbosity)
+
+
+def run(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    from lrfr_tf.eval.embedders import as_preprocessing
+    from lrfr_tf.export import exporter
+    from lrfr_tf.export.parity import GateData
+    from lrfr_tf.export.sources import load_source, resolve_source
+
+    formats = parse_formats(FLAGS.formats)
+    if FLAGS.name is not None and (not FLAGS.name or os.sep in FLAGS.name or FLAGS.name.startswith(".")):
+        raise ValueError(f"--name={FLAGS.name!r}: expected a plain folder name")
+    if FLAGS.calibration_size < 1 or FLAGS.gate_faces < 1:
+        raise ValueError("--calibration_size and --gate_faces must be >= 1")
+    preprocessing = as_preprocessing(FLAGS.preprocessing) if FLAGS.preprocessing else None
+    check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
+    # Inputs are checked before anything expensive: the source exists and is a model, calibration faces
+    # decode, the gate folder has pairs and images.
+    resolve_source(FLAGS.model)
+    gate_data = GateData(FLAGS.gate_data or default_gate_dir(), FLAGS.gate_faces) if FLAGS.gate else None
+    source = load_source(FLAGS.model, preprocessing, FLAGS.name)
+    calibration = None
+    if "tflite_int8" in formats:
+        calibration = exporter.load_calibration_faces(FLAGS.calibration_data or default_calibration_dir(),
+                                                      FLAGS.calibration_size, source.preprocessing.aligned_size)
+    result = exporter.export_model(source, FLAGS.out, FLAGS.name, formats, calibration, gate_data, FLAGS.gate,
+                                   FLAGS.int8_io, FLAGS.num_threads)
+    if result["gate"] is not None:
+        from lrfr_tf.export.parity import format_table
+
+        print(format_table(result["gate"]))
+    print(f"exported {source.name} -> {result['path']}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,164 @@
+"""The export parity gate: an export must compute the source model's function at every resolution.
+
+Two checks per exported format, both against the source model run in the same process:
+
+1. Per-image cosine between source and export embeddings of the first ``num_faces`` (500) faces of the
+   gate set at 112 px and degraded to 8, 14 and 28 px (the harness's bicubic down/up-sampling, rounded
+   to uint8 so that the SavedModel's uint8 serving signature sees exactly what the source sees).
+   The SavedModel is called through ``serving_default`` (in-graph crop/resize/normalisation), a
+   .tflite through the harness's preparation (``prepare_images``) and LiteRT.
+2. 10-fold verification accuracy through the evaluation harness on the gate set's pairs at full
+   resolution (``hr``) and on the low-resolution protocol (the published ``low_res_focus`` when the
+   gate set has ``protocols/low_res_focus.csv``, else cross-resolution 8 px), compared to the source.
+
+Limits (``GATES``): SavedModel and fp32 min cosine >= 0.99999, fp16 >= 0.9999, dynamic >= 0.999,
+int8 mean >= 0.98 and 1st percentile >= 0.95; accuracy within 0.05 / 0.1 points (hr / low-res) of
+the source for the float formats (SavedModel, fp32, fp16) and 0.3 / 1.0 for the quantised ones
+(dynamic, int8). Accuracy figures are fractions in [0, 1]; limits are in points (x 100).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+PARITY_SIZES = (112, 8, 14, 28)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    min_cosine: Optional[float] = None  # every image
+    mean_cosine: Optional[float] = None
+    p1_cosine: Optional[float] = None  # 1st percentile
+    max_delta_hr: float = 0.05  # accuracy points
+    max_delta_low_res: float = 0.1
+
+
+_FLOAT = dict(max_delta_hr=0.05, max_delta_low_res=0.1)
+_QUANT = dict(max_delta_hr=0.3, max_delta_low_res=1.0)
+GATES: Dict[str, Gate] = {
+    "saved_model": Gate(min_cosine=0.99999, **_FLOAT),
+    "tflite_fp32": Gate(min_cosine=0.99999, **_FLOAT),
+    "tflite_fp16": Gate(min_cosine=0.9999, **_FLOAT),
+    "tflite_dynamic": Gate(min_cosine=0.999, **_QUANT),
+    "tflite_int8": Gate(mean_cosine=0.98, p1_cosine=0.95, **_QUANT),
+}
+
+
+class GateData:
+    """An LFW-format folder (``aligned112/``, ``pairs.txt``, optional ``protocols/``) for the gate."""
+
+    def __init__(self, root: str, num_faces: int = 500, pairs_file: str = "pairs.txt"):
+        from lrfr_tf.eval import protocols as P
+        from lrfr_tf.eval.lfw import PairsData
+
+        self.root = root
+        self.pairs = PairsData(root, pairs_file)
+        n = self.pairs.num_pairs
+        self.protocols = [P.hr_protocol(n)]
+        csv = os.path.join(root, "protocols", "low_res_focus.csv")
+        if os.path.isfile(csv):
+            self.protocols.append(P.from_sizes(P.PUBLISHED["low_res_focus"], P.read_protocol(csv, n), source="protocols/low_res_focus.csv"))
+        else:
+            self.protocols.append(P.cross_resolution(n, 8))
+        self.num_faces = min(int(num_faces), len(self.pairs.image_set))
+
+    @property
+    def low_res_name(self) -> str:
+        return self.protocols[1].name
+
+    def faces(self) -> np.ndarray:
+        return self.pairs.image_set.images(False)[: self.num_faces]
+
+    def describe(self) -> Dict[str, object]:
+        return {"root": self.root, "pairs_sha256": self.pairs.describe()["pairs_sha256"],
+                "num_pairs": self.pairs.num_pairs, "num_faces": self.num_faces,
+                "protocols": [p.name for p in self.protocols], "sizes": list(PARITY_SIZES)}
+
+
+def degraded_faces(faces: np.ndarray, sizes: Sequence[int] = PARITY_SIZES) -> Dict[int, np.ndarray]:
+    """{size: uint8 faces at the image size, bicubic-degraded to ``size`` px and rounded}."""
+    from lrfr_tf.eval.degradation import ResolutionDegradation
+
+    degrade = ResolutionDegradation(round_to_uint8=True)
+    return {int(s): np.clip(np.round(degrade(faces, int(s))), 0, 255).astype(np.uint8) for s in sizes}
+
+
+def cosine_stats(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
+    """Row cosine of L2-normalised embeddings: mean, min, 1st percentile."""
+    cos = np.sum(a.astype(np.float64) * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return {"mean": float(cos.mean()), "min": float(cos.min()), "p1": float(np.percentile(cos, 1))}
+
+
+def accuracies(embedder, data: GateData, progress: bool = False) -> Dict[str, float]:
+    from lrfr_tf.eval.cache import EmbeddingCache
+    from lrfr_tf.eval.lfw import evaluate_verification
+
+    results, _ = evaluate_verification(embedder, data.pairs, data.protocols, cache=EmbeddingCache(), progress=progress)
+    return {name: float(r["accuracy"]) for name, r in results.items()}
+
+
+def check(fmt: str, cosines: Dict[int, Dict[str, float]], acc: Dict[str, float], source_acc: Dict[str, float],
+          low_res_name: str) -> List[str]:
+    """Failure messages of ``fmt`` against ``GATES[fmt]`` (empty: passed)."""
+    gate = GATES[fmt]
+    failures = []
+    for size, s in cosines.items():
+        if gate.min_cosine is not None and s["min"] < gate.min_cosine:
+            failures.append(f"{size} px: min cosine {s['min']:.6f} < {gate.min_cosine}")
+        if gate.mean_cosine is not None and s["mean"] < gate.mean_cosine:
+            failures.append(f"{size} px: mean cosine {s['mean']:.4f} < {gate.mean_cosine}")
+        if gate.p1_cosine is not None and s["p1"] < gate.p1_cosine:
+            failures.append(f"{size} px: 1st-percentile cosine {s['p1']:.4f} < {gate.p1_cosine}")
+    for name, limit in (("hr", gate.max_delta_hr), (low_res_name, gate.max_delta_low_res)):
+        delta = 100.0 * abs(acc[name] - source_acc[name])
+        if delta > limit + 1e-9:
+            failures.append(f"{name}: accuracy {100 * acc[name]:.2f} vs source {100 * source_acc[name]:.2f} "
+                            f"(|delta| {delta:.2f} > {limit} points)")
+    return failures
+
+
+def format_table(report: Dict[str, object]) -> str:
+    """Plain-text table of a gate report: one row per format."""
+    low = report["data"]["protocols"][1]
+    src = report["source"]["accuracy"]
+    lines = [f"{'format':<16}{'min cos 112/8/14/28':<34}{'hr acc':>8}{low + ' acc':>22}  gate",
+             f"{'source':<16}{'':<34}{100 * src['hr']:>8.2f}{100 * src[low]:>22.2f}"]
+    for fmt, r in report["formats"].items():
+        cos = "/".join(f"{r['cosine'][str(s)]['min']:.5f}" for s in PARITY_SIZES)
+        lines.append(f"{fmt:<16}{cos:<34}{100 * r['accuracy']['hr']:>8.2f}{100 * r['accuracy'][low]:>22.2f}  "
+                     f"{'ok' if r['passed'] else 'FAILED: ' + '; '.join(r['failures'])}")
+    return "\n".join(lines)
+
+
+def plot(report: Dict[str, object], path: str) -> None:
+    """PNG: per-format min and mean cosine per size, and accuracy deltas against the source."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    formats = list(report["formats"])
+    low = report["data"]["protocols"][1]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(formats))
+    for i, fmt in enumerate(formats):
+        r = report["formats"][fmt]
+        x = np.arange(len(PARITY_SIZES)) + i * width
+        ax1.bar(x, [1 - r["cosine"][str(s)]["min"] for s in PARITY_SIZES], width, label=fmt)
+        ax2.bar(np.arange(2) + i * width, [100 * (r["accuracy"][k] - report["source"]["accuracy"][k]) for k in ("hr", low)],
+                width, label=fmt)
+    ax1.set_yscale("log")
+    ax1.set_xticks(np.arange(len(PARITY_SIZES)) + 0.4 - width / 2, [f"{s} px" for s in PARITY_SIZES])
+    ax1.set_ylabel("1 - min cosine to source (log)")
+    ax1.legend(fontsize=7)
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.set_xticks(np.arange(2) + 0.4 - width / 2, ["hr", low])
+    ax2.set_ylabel("accuracy - source (points)")
+    fig.suptitle(f"export parity: {report['source']['name']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

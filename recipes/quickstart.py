@@ -29,7 +29,7 @@ def get_config():
     config = D.base_config("quickstart", method="classifier")
     config.data.train = D.SAMPLE_CELEBA
     config.data.batch_size = 32
-    config.data.degrade = "bt_m"
+    config.data.degrade = "octaves_7_112"
     config.data.degrade_fraction = 0.5
     config.model.backbone = "iresnet18"
     config.model.embedding_dim = 128

@@ -24,8 +24,8 @@ def frequencies(hw, sizes):
 
 
 @pytest.mark.parametrize("preset, expected", [
-    ("bt_m", {(r, r): 0.2 for r in (7, 14, 28, 56, 112)}),
-    ("maug", {(7, 7): 0.25, (14, 14): 0.25, (20, 20): 0.5}),
+    ("octaves_7_112", {(r, r): 0.2 for r in (7, 14, 28, 56, 112)}),
+    ("maug_7_14_20", {(7, 7): 0.25, (14, 14): 0.25, (20, 20): 0.5}),
     ("multi_scale", {hw: 0.1 for hw in [(7, 6), (11, 8), (14, 12), (16, 12), (16, 14), (16, 16), (18, 16),
                                         (21, 15), (32, 32), (112, 96)]}),
 ])
@@ -70,14 +70,14 @@ def test_fixed_size_and_fixed_hw():
     np.testing.assert_array_equal(draw(make_sampler(size=14), n=10), np.full((10, 2), 14))
     assert make_sampler(sizes=[7, 7]).fixed_hw == (7, 7)
     assert make_sampler(low=9, high=9).fixed_hw == (9, 9)
-    assert make_sampler(preset="maug").fixed_hw is None
+    assert make_sampler(preset="maug_7_14_20").fixed_hw is None
     assert make_sampler(low=7, high=9).fixed_hw is None
 
 
 def test_sampling_is_per_sample_not_per_batch():
     """A batch of copies of one image gets several different sizes (one draw per sample)."""
     image = np.random.default_rng(0).uniform(0, 255, (28, 28, 3)).astype(np.float32)
-    out = parse("resolution(preset=maug)|resize()")(np.stack([image] * 12), tf.constant([1, 2], tf.int64)).numpy()
+    out = parse("resolution(preset=maug_7_14_20)|resize()")(np.stack([image] * 12), tf.constant([1, 2], tf.int64)).numpy()
     assert len({o.tobytes() for o in out}) == 3  # maug has 3 sizes
 
 
@@ -103,6 +103,6 @@ def test_sampler_errors(kwargs, message):
 
 
 def test_presets_are_documented_sizes():
-    assert set(SIZE_PRESETS) == {"bt_m", "maug", "multi_scale"}
+    assert set(SIZE_PRESETS) == {"octaves_7_112", "maug_7_14_20", "multi_scale"}
     assert make_sampler(preset="multi_scale").sizes[-1] == (112, 96)
-    assert isinstance(make_sampler(preset="maug"), degrade.DiscreteSizes)
+    assert isinstance(make_sampler(preset="maug_7_14_20"), degrade.DiscreteSizes)

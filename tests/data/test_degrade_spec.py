@@ -48,7 +48,7 @@ def test_spec_and_config_round_trips(spec):
 
 def test_presets_expand_and_do_not_shadow_ops():
     assert not set(PRESETS) & set(OPS.names())
-    assert parse("bt_m").spec == parse("resolution(preset=bt_m)|resize()").spec
+    assert parse("octaves_7_112").spec == parse("resolution(preset=octaves_7_112)|resize()").spec
     assert [op.name for op in parse("camera").ops] == [
         "blur", "resolution", "poisson_noise", "gaussian_noise", "jpeg", "resize"]
 
@@ -82,6 +82,9 @@ def test_op_config_keeps_given_arguments_by_name():
     ("jpeg(30)) ", "expected '|' or end of spec"),
     ("jpeg(30) blur(1)", "expected '|' or end of spec"),
     ("jpg(30)", "unknown op 'jpg' (did you mean 'jpeg'?)"),
+    ("bt_m", "unknown preset or op 'bt_m'; presets: octaves_7_112, maug_7_14_20, multi_scale, camera; ops: "),
+    ("octaves_7_11", "unknown preset or op 'octaves_7_11' (did you mean 'octaves_7_112'?)"),
+    (" camra ", "unknown preset or op 'camra' (did you mean 'camera'?)"),
     ("jpeg(qualty=30)", "jpeg: unexpected argument 'qualty'"),
     ("jpeg(30, 40, 50)", "jpeg: too many positional arguments"),
     ("jpeg()", "jpeg: missing a required argument: 'min_quality'"),

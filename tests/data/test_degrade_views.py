@@ -59,8 +59,8 @@ def test_low_size_lr_for_sr_nets():
     out = PairedViews("resolution(size=28)|jpeg(70)", geometric="flip", upsample=False)({"image": image}, 0)
     assert out["lr"].shape == (28, 28, 3) and out["image"].shape == (112, 112, 3)
     with pytest.raises(ValueError, match="fixed LR size"):
-        PairedViews("resolution(preset=maug)", upsample=False)({"image": image}, 0)
-    upsampled = PairedViews("resolution(preset=maug)")({"image": image}, 0)
+        PairedViews("resolution(preset=maug_7_14_20)", upsample=False)({"image": image}, 0)
+    upsampled = PairedViews("resolution(preset=maug_7_14_20)")({"image": image}, 0)
     assert upsampled["lr"].shape == (112, 112, 3)
 
 
@@ -73,7 +73,7 @@ def test_geometric_must_keep_the_size():
 
 def test_map_fn_in_place_and_to_lr():
     image = asymmetric_face()
-    deg = parse("maug")
+    deg = parse("maug_7_14_20")
     in_place = deg.map_fn(out_key="image")({"image": image, "label": 1}, 4)
     assert set(in_place) == {"image", "label"}
     to_lr = deg.map_fn()({"image": image, "label": 1}, 4)

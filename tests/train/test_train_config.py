@@ -120,3 +120,12 @@ def test_group_json_overrides_merge_typed_leaves():
             apply_overrides(c, [item])
     apply_overrides(c, ['stages={"a": {"b": 1}}'])  # an empty group is open
     assert c.stages.a.b == 1
+
+
+def test_no_degradation_preset_is_named_like_a_recipe():
+    """``--config.data.degrade=NAME`` and ``--recipe=NAME`` never mean two different things."""
+    from lrfr_tf.data.degrade import PRESETS, SIZE_PRESETS
+
+    recipes = set(recipe_names())
+    assert {"arcface", "bt", "bt_m", "quickstart"} <= recipes
+    assert not (set(PRESETS) | set(SIZE_PRESETS)) & recipes

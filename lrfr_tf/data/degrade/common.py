@@ -15,22 +15,23 @@ KERNELS = ("bicubic", "bilinear", "area", "nearest")
 #: Degradation ops by name: ``OPS.create(name, **args)`` -> ``Op``.
 OPS = Registry("degradation op")
 
-#: Named resolution samplers (sizes are height x width), usable as ``resolution(preset=NAME)``.
+#: Named resolution samplers (sizes are height x width), usable as ``resolution(preset=NAME)``. Names say
+#: what is drawn, never a recipe's name (tests/train/test_train_config.py checks).
 SIZE_PRESETS: Dict[str, Dict[str, Any]] = {
-    # BT-M (multi-resolution base training): {7, 14, 28, 56, 112} uniform.
-    "bt_m": {"sizes": [7, 14, 28, 56, 112]},
-    # MAug: {7, 14, 20} with ratio 1:1:2.
-    "maug": {"sizes": [7, 14, 20], "probs": [1, 1, 2]},
+    # 7 px and its octaves up to 112, uniform: BT-M's sizes (multi-resolution batch training).
+    "octaves_7_112": {"sizes": [7, 14, 28, 56, 112]},
+    # MAug's sizes: {7, 14, 20} with ratio 1:1:2.
+    "maug_7_14_20": {"sizes": [7, 14, 20], "probs": [1, 1, 2]},
     # Multi-scale list of face sizes (height x width), uniform.
     "multi_scale": {
         "sizes": [(7, 6), (11, 8), (14, 12), (16, 12), (16, 14), (16, 16), (18, 16), (21, 15), (32, 32), (112, 96)]
     },
 }
 
-#: Named degradation specs: ``parse(NAME)`` == ``parse(PRESETS[NAME])``.
+#: Named degradation specs: ``parse(NAME)`` == ``parse(PRESETS[NAME])`` (names distinct from recipe names).
 PRESETS: Dict[str, str] = {
-    "bt_m": "resolution(preset=bt_m)|resize()",
-    "maug": "resolution(preset=maug)|resize()",
+    "octaves_7_112": "resolution(preset=octaves_7_112)|resize()",
+    "maug_7_14_20": "resolution(preset=maug_7_14_20)|resize()",
     "multi_scale": "resolution(preset=multi_scale)|resize()",
     # A surveillance camera: lens blur, sensor sampling, shot + read noise,
     # JPEG compression, then back up to the model size.

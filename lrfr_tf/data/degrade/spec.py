@@ -143,7 +143,13 @@ def parse(spec: str) -> Degradation:
     """A ``Degradation`` from a spec string (or a ``PRESETS`` name); errors name the op and argument."""
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a string, got {type(spec).__name__}")
-    spec = PRESETS.get(spec.strip(), spec)
+    name = spec.strip()
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in PRESETS and name not in OPS:
+        close = difflib.get_close_matches(name, list(PRESETS) + OPS.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"degradation spec {spec!r}: unknown preset or op {name!r}{hint}; presets: "
+                         f"{', '.join(PRESETS)}; ops: {', '.join(OPS.names())}")
+    spec = PRESETS.get(name, spec)
     parser = _Parser(spec)
     ops = []
     for name, args, kwargs, pos in parser.parse():

@@ -110,6 +110,35 @@ def test_import_another_mobilefacenet_style_file(other_file):
     assert np.all(np.isfinite(model(x[:, :32, :32])))
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_registry_and_training_config_share_one_loader(other_file, monkeypatch, batch_norm):
+    """``create_backbone("mobilefacenet", weights=PATH)`` and the training config's ``model.init=PATH.tflite``
+    both go through ``load_mobilefacenet_tflite`` once and give the same architecture and identical weights."""
+    from lrfr_tf.models import mobilefacenet
+    from lrfr_tf.train import method
+    from lrfr_tf.train.config import Config
+
+    _, path, x = other_file
+    calls = []
+    loader = mobilefacenet.load_mobilefacenet_tflite
+
+    def counting_loader(*args, **kwargs):
+        calls.append(str(args[0]))
+        return loader(*args, **kwargs)
+
+    monkeypatch.setattr(mobilefacenet, "load_mobilefacenet_tflite", counting_loader)
+    by_registry = create_backbone("mobilefacenet", weights=str(path), batch_norm=batch_norm)
+    model_config = Config(backbone="mobilefacenet", embedding_dim=24, init=str(path), init_batch_norm=batch_norm)
+    by_training_config = method.create_backbone(model_config, (64, 64, 3))
+    assert calls == [str(path), str(path)]
+    assert by_training_config.get_config() == by_registry.get_config()
+    assert by_registry.batch_norm == batch_norm
+    assert len(by_registry.weights) == len(by_training_config.weights) > 0
+    for a, b in zip(by_registry.weights, by_training_config.weights):  # (auto-numbered layer names differ)
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    np.testing.assert_array_equal(by_registry(x, training=False), by_training_config(x, training=False))
+
+
 @pytest.mark.slow
 def test_relu_file_and_fused_activations(tmp_path):
     source = MobileFaceNet(stem_channels=8, stages=((2, 8, 1, 2), (2, 16, 2, 2), (2, 16, 1, 2)), head_channels=16,

@@ -9,15 +9,19 @@ A client written against this server works unchanged against TF Serving. Ctrl-C 
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import os
-import signal
-import sys
+from lrfr_tf import cli_logging
 
-from lrfr_tf.cli_errors import report
-from lrfr_tf.serve.server import ModelServer, ServeConfig, bind_socket  # imports no TensorFlow
+cli_logging.start_cli(__name__)  # before anything imports TensorFlow
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from lrfr_tf.cli_errors import report  # noqa: E402
+from lrfr_tf.serve.model_server import ModelServer, ServeConfig, bind_socket  # noqa: E402
 
 log = logging.getLogger("lrfr_tf.serve")
 
@@ -97,13 +101,16 @@ async def serve(config: ServeConfig, versions, sock) -> None:
     await server.stop()
 
 
-def _quiet_tensorflow() -> None:
-    """Hide TF's INFO and WARNING start-up lines unless the user chose a level (call before TF is imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def log_to_console(verbosity: int) -> None:
+    """Log lines on stderr (a server has no output folder for a log file); TensorFlow's Python records only
+    from errors up unless ``--verbosity`` >= 1."""
+    logging.basicConfig(level=logging.DEBUG if verbosity >= 1 else logging.INFO, format=cli_logging.CONSOLE_FORMAT,
+                        datefmt="%H:%M:%S", force=True)
+    if verbosity < 1:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv=None) -> int:
-    _quiet_tensorflow()
     verbosity = 0
     try:
         config, verbosity = parse_flags(sys.argv[1:] if argv is None else argv)
@@ -111,8 +118,7 @@ def main(argv=None) -> int:
         sock = bind_socket(config.host, config.rest_api_port)
     except (ValueError, OSError) as e:
         return report(e, 2, verbosity)
-    logging.basicConfig(level=logging.DEBUG if verbosity >= 1 else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log_to_console(verbosity)
     try:
         versions = load_first_versions(config)
     except ValueError as e:

@@ -20,7 +20,7 @@ from typing import Callable, Deque, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
-from lrfr_tf.serve.errors import ServingError, from_exception, invalid_argument
+from lrfr_tf.serve.serving_errors import ServingError, from_exception, invalid_argument
 
 log = logging.getLogger("lrfr_tf.serve")
 

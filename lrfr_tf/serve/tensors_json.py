@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lrfr_tf.serve.errors import ServingError, invalid_argument
-from lrfr_tf.serve.signatures import TensorInfo, shape_string
+from lrfr_tf.serve.serving_errors import ServingError, invalid_argument
+from lrfr_tf.serve.signature_info import TensorInfo, shape_string
 
 INSTANCES = "instances"
 INPUTS = "inputs"

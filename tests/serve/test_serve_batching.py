@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 import numpy as np
-from serve_helpers import MODEL_NAME, images, predict, reference, start_server
+from serve_helpers import MODEL_NAME, images, predict, reference, request, start_server
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
@@ -73,3 +73,47 @@ def test_full_queue_answers_unavailable_and_waiting_requests_still_run(served_ve
             np.testing.assert_allclose(np.float32(rows), expected, rtol=1e-5, atol=1e-6)
     finally:
         thread.stop()
+
+
+def test_event_loop_answers_while_the_model_runs(model_base_path):
+    """The model runs on a worker thread: status requests are answered while a slow model call is under way."""
+    from lrfr_tf.serve import ModelVersions
+    from lrfr_tf.serve.model_versions import load_saved_model
+
+    model_seconds = 2.0
+
+    def load_slow(name, version, path):
+        servable = load_saved_model(name, version, path)
+        run = servable.run
+
+        def slow_run(signature_name, inputs):
+            time.sleep(model_seconds)
+            return run(signature_name, inputs)
+
+        servable.run = slow_run
+        return servable
+
+    versions = ModelVersions(model_base_path, poll_seconds=0, loader=load_slow)
+    versions.start()
+    thread = start_server(versions, batch_timeout_micros=0)
+    try:
+        answers = {}
+        batch = images(1, seed=300)
+        client = threading.Thread(target=lambda: answers.update(slow=predict(thread.server.port, {"instances": batch.tolist()})))
+        started = time.time()
+        client.start()
+        while thread.server.batcher.queued_tasks == 0 and time.time() - started < model_seconds / 2:
+            time.sleep(0.005)  # until the request has reached the batcher
+        while thread.server.batcher.queued_tasks and time.time() - started < model_seconds / 2:
+            time.sleep(0.005)  # and its batch has left the queue for the model
+        status, body, _ = request(thread.server.port, "GET", f"/v1/models/{MODEL_NAME}")
+        answered_after = time.time() - started
+        assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
+        assert client.is_alive() and answered_after < model_seconds, answered_after
+        client.join(30)
+        assert answers["slow"][0] == 200
+        expected = reference(f"{model_base_path}/2", "serving_default", images=batch)["embedding"]
+        np.testing.assert_array_equal(np.float32(answers["slow"][1]["predictions"]), expected)
+    finally:
+        thread.stop()
+        versions.stop()

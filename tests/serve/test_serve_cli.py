@@ -63,8 +63,10 @@ def test_cli_user_error_from_the_command_line_is_one_line_exit_2():
     (("--model_base_path={base}", "--rest_api_port={taken}"), "error: --rest_api_port: cannot listen on 127.0.0.1:{taken} ("),
     (("--model_base_path={broken}",), "error: --model_base_path: no version of {broken} could be loaded; version 1: "),
 ])
-def test_cli_user_errors_are_one_line_exit_2(tmp_path, capsys, flags, message):
-    from lrfr_tf.serve.__main__ import main
+def test_cli_user_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, flags, message):
+    from lrfr_tf.serve import __main__ as cli
+
+    monkeypatch.setattr(cli, "log_to_console", lambda verbosity: None)  # leave this process's logging alone
 
     file = tmp_path / "file.txt"
     file.write_text("x")
@@ -77,7 +79,7 @@ def test_cli_user_errors_are_one_line_exit_2(tmp_path, capsys, flags, message):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         values = {"file": file, "base": base, "broken": broken, "taken": taken.getsockname()[1]}
-        code = main([f.format(**values) for f in flags])
+        code = cli.main([f.format(**values) for f in flags])
     captured = capsys.readouterr()
     assert code == 2, captured.err
     lines = captured.err.strip().splitlines()

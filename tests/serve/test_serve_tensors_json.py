@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lrfr_tf.serve.errors import ServingError
-from lrfr_tf.serve.signatures import TensorInfo
+from lrfr_tf.serve.serving_errors import ServingError
+from lrfr_tf.serve.signature_info import TensorInfo
 from lrfr_tf.serve.tensors_json import (
     COLUMNAR, ROW, format_floats, parse_document, predict_response, request_tensors, tensor_from_json,
 )

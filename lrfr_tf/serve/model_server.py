@@ -11,8 +11,8 @@ from typing import Optional
 from aiohttp import web
 
 from lrfr_tf.serve.batching import Batcher
-from lrfr_tf.serve.rest import RestApi
-from lrfr_tf.serve.versions import ModelVersions
+from lrfr_tf.serve.rest_api import RestApi
+from lrfr_tf.serve.model_versions import ModelVersions
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from lrfr_tf.cli_errors import one_line
-from lrfr_tf.serve.errors import from_exception, invalid_argument, not_found
-from lrfr_tf.serve.signatures import Signature, signature_defs_json, signatures_from_meta_graph
+from lrfr_tf.serve.serving_errors import from_exception, invalid_argument, not_found
+from lrfr_tf.serve.signature_info import Signature, signature_defs_json, signatures_from_meta_graph
 
 log = logging.getLogger("lrfr_tf.serve")
 
@@ -129,7 +129,7 @@ class ModelVersions:
         self.poll()
         if self.poll_seconds > 0 and self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._poll_forever, name="lrfr_tf.serve.versions", daemon=True)
+            self._thread = threading.Thread(target=self._poll_forever, name="lrfr_tf.serve.model_versions", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

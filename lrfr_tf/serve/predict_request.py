@@ -9,10 +9,10 @@ from typing import Callable, Dict, Hashable, Optional
 
 import numpy as np
 
-from lrfr_tf.serve.errors import invalid_argument
-from lrfr_tf.serve.signatures import DEFAULT_SIGNATURE, Signature, shape_string
+from lrfr_tf.serve.serving_errors import invalid_argument
+from lrfr_tf.serve.signature_info import DEFAULT_SIGNATURE, Signature, shape_string
 from lrfr_tf.serve.tensors_json import parse_document, request_tensors, signature_name_of
-from lrfr_tf.serve.versions import ModelVersions, Servable
+from lrfr_tf.serve.model_versions import ModelVersions, Servable
 
 
 @dataclasses.dataclass

@@ -20,10 +20,10 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from lrfr_tf.serve.batching import Batcher
-from lrfr_tf.serve.errors import ServingError, error_body, invalid_argument
-from lrfr_tf.serve.predict import prepare_predict, resolve_servable
+from lrfr_tf.serve.serving_errors import ServingError, error_body, invalid_argument
+from lrfr_tf.serve.predict_request import prepare_predict, resolve_servable
 from lrfr_tf.serve.tensors_json import predict_response
-from lrfr_tf.serve.versions import ModelVersions
+from lrfr_tf.serve.model_versions import ModelVersions
 
 log = logging.getLogger("lrfr_tf.serve")
 

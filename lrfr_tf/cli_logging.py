@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import importlib.abc
 import importlib.util
 import logging
@@ -43,7 +44,7 @@ FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 _ABSL_PRE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
-_RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
+_RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")  # seconds since 1970 before init
 # Errors TF logs while probing CUDA on a machine without a usable GPU, or registering its CUDA plugins twice.
 _CUDA_PROBE_ERRORS = re.compile(r"cuInit|Unable to register cu(DNN|FFT|BLAS) factory")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
@@ -185,6 +186,14 @@ class _EarlyRecords(logging.Handler):
             sys.stderr.write(self.format(record) + "\n")
 
 
+def _from_tensorflow(record: logging.LogRecord) -> bool:
+    """Logged by TensorFlow's Python code (its 'tensorflow' logger, or absl logging called from its files)."""
+    if record.name.split(".")[0] == "tensorflow":
+        return True
+    roots = getattr(sys.modules.get("tensorflow"), "__path__", None) or []
+    return any(record.pathname.startswith(os.path.join(root, "")) for root in roots)
+
+
 class _ConsoleHandler(logging.Handler):
     """Log lines on stderr above the open progress bars (``tqdm.write``); TensorFlow's own Python records
     below TF_CPP_MIN_LOG_LEVEL and file-only records are left to the log file."""
@@ -197,7 +206,7 @@ class _ConsoleHandler(logging.Handler):
     def filter(self, record):
         if not getattr(record, "console", True):
             return False
-        if record.name.split(".")[0] == "tensorflow" and record.levelno < self.tf_level:
+        if record.levelno < self.tf_level and _from_tensorflow(record):
             return False
         return super().filter(record)
 
@@ -290,15 +299,33 @@ def log_to_file(path: str) -> LogFile:
 
 
 def progress_bar(iterable=None, **kwargs):
-    """A tqdm bar kept on one line: as wide as the terminal; redrawn at most every ``NON_TTY_INTERVAL_S``
-    when stderr is not a terminal (CI, a file). Open one bar at a time (no nested bars)."""
+    """A tqdm bar kept on one line: as wide as the terminal; when its stream (stderr) is not a terminal (CI, a
+    file), drawn at most every ``NON_TTY_INTERVAL_S`` and at the end. Open one bar at a time (no nested bars)."""
     from tqdm import tqdm
 
     kwargs.setdefault("dynamic_ncols", True)
     try:
-        tty = sys.stderr.isatty()
+        tty = (kwargs.get("file") or sys.stderr).isatty()
     except (AttributeError, ValueError):
         tty = False
-    if not tty and "TQDM_MININTERVAL" not in os.environ:
+    if tty:
+        return tqdm(iterable, **kwargs)
+    if "TQDM_MININTERVAL" not in os.environ:
         kwargs.setdefault("mininterval", NON_TTY_INTERVAL_S)
-    return tqdm(iterable, **kwargs)
+    return _throttled_tqdm()(iterable, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _throttled_tqdm():
+    """tqdm whose every redraw, forced ones too (``set_postfix``, ``tqdm.write``), waits ``mininterval``."""
+    from tqdm import tqdm
+
+    class ThrottledTqdm(tqdm):
+        def refresh(self, *args, **kwargs):
+            now = self._time()
+            if now - getattr(self, "last_print_t", now) < self.mininterval:  # (unset while the bar is made)
+                return False
+            self.last_print_t = now
+            return super().refresh(*args, **kwargs)
+
+    return ThrottledTqdm

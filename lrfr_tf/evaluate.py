@@ -7,7 +7,8 @@ r"""Evaluate face embedders under resolution loss and write a report.
 Several ``--model`` flags are compared in one report (same pairs, same
 protocols). Writes OUT/report.json (every figure and setting), OUT/report.md,
 OUT/accuracy_vs_resolution.png, OUT/roc_<model>.png, OUT/similarity_<model>.png,
-OUT/scores_<model>.npz and, with identification, OUT/identification.png.
+OUT/scores_<model>.npz and, with identification, OUT/identification.png; the run's log goes to
+OUT/evaluate.log. ``--verbosity=1`` shows TensorFlow's start-up messages, debug logs and tracebacks.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ import sys
 
 from absl import app, flags, logging
 
-from lrfr_tf.cli_errors import check_writable_dir, report
-from lrfr_tf.eval.protocols import DEFAULT_SIZES
-from lrfr_tf.eval.runner import PROTOCOL_HELP
+from lrfr_tf import cli_logging
+
+cli_logging.start_cli(__name__)  # before anything imports TensorFlow
+
+from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
+from lrfr_tf.eval.protocols import DEFAULT_SIZES  # noqa: E402
+from lrfr_tf.eval.runner import PROTOCOL_HELP  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("model", None, "Model: .tflite file, SavedModel directory or .keras file. Repeat to compare models.")
@@ -75,12 +80,7 @@ def main(argv):
 
 def run(argv):
     del argv
-    from lrfr_tf.eval import runner
-    from lrfr_tf.eval.cache import EmbeddingCache
     from lrfr_tf.eval.degradation import ResolutionDegradation, SpecDegradation
-    from lrfr_tf.eval.embedders import load_embedder
-    from lrfr_tf.eval.identification import IdentificationData
-    from lrfr_tf.eval.lfw import PairsData
 
     names = FLAGS.name or []
     if names and len(names) != len(FLAGS.model):
@@ -100,6 +100,18 @@ def run(argv):
     degradation = (SpecDegradation(FLAGS.degradation, FLAGS.degradation_seed) if FLAGS.degradation  # checked now
                    else ResolutionDegradation(FLAGS.kernel, FLAGS.antialias, FLAGS.up_kernel, FLAGS.round_to_uint8))
     check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
+    with cli_logging.log_to_file(os.path.join(FLAGS.out, "evaluate.log")):
+        return evaluate_and_report(names, sizes, id_sizes, verification_tokens, want_identification, degradation)
+
+
+def evaluate_and_report(names, sizes, id_sizes, verification_tokens, want_identification, degradation):
+    """Load the data and models, evaluate, write OUT/report.* and print report.md (flags checked, --out writable)."""
+    from lrfr_tf.eval import runner
+    from lrfr_tf.eval.cache import EmbeddingCache
+    from lrfr_tf.eval.embedders import load_embedder
+    from lrfr_tf.eval.identification import IdentificationData
+    from lrfr_tf.eval.lfw import PairsData
+
     pairs_data, protocols = None, []
     if verification_tokens:
         pairs_data = PairsData(FLAGS.data, FLAGS.pairs, FLAGS.images_subdir)
@@ -125,7 +137,8 @@ def run(argv):
         progress=FLAGS.progress,
     )
     logging.info("wrote %s (%.0f s)", os.path.join(FLAGS.out, "report.json"), report["run_time_s"])
-    sys.stdout.write(open(os.path.join(FLAGS.out, "report.md"), encoding="utf-8").read())
+    with open(os.path.join(FLAGS.out, "report.md"), encoding="utf-8") as f:
+        sys.stdout.write(f.read())
 
 
 if __name__ == "__main__":

@@ -369,9 +369,9 @@ def parallel_map(fn, items: Sequence, progress: bool, desc: str, num_threads: Op
     with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
         results = pool.map(fn, items)
         if progress:
-            from tqdm import tqdm
+            from lrfr_tf.cli_logging import progress_bar
 
-            results = tqdm(results, total=len(items), desc=desc, unit="img")
+            results = progress_bar(results, total=len(items), desc=desc, unit="img")
         return list(results)
 
 
@@ -694,9 +694,9 @@ def check_images(
     chunks = [items[k : k + chunk] for k in range(0, n, chunk)]
     bar = None
     if progress:
-        from tqdm import tqdm
+        from lrfr_tf.cli_logging import progress_bar
 
-        bar = tqdm(total=n, desc="decode-checking images", unit="img")
+        bar = progress_bar(total=n, desc="decode-checking images", unit="img")
     results: List[Tuple[Optional[str], Optional[str]]] = []
     if num_workers == 0 or n == 0:
         for c in chunks:

@@ -10,7 +10,8 @@ and ``dataset.json`` (see ``lrfr_tf.data.tfrecord``). Files are validated first:
 warnings as errors, and stops listing every bad file with its reason; ``skip``
 leaves them out and records them in ``dataset.json``; ``header`` is the fast
 header-only scan (misses damage inside the compressed data); ``none`` checks nothing. Read the result with
-``TFRecordSource(OUT)`` and ``pipeline.make_dataset``.
+``TFRecordSource(OUT)`` and ``pipeline.make_dataset``. The run's log goes to OUT/pack.log; ``--verbosity=1``
+shows TensorFlow's start-up messages, debug logs and tracebacks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import sys
 
 from absl import app, flags, logging
 
-from lrfr_tf.cli_errors import report
+from lrfr_tf import cli_logging
+
+cli_logging.start_cli(__name__)  # before anything imports TensorFlow
+
+from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("examples_per_shard", 10000, "Images per TFRecord shard.")
@@ -51,15 +56,18 @@ def main(argv):
     from lrfr_tf.data.folders import IdentityFolder
     from lrfr_tf.data.tfrecord import write_tfrecords
 
+    size = _size(FLAGS.size)
     source = IdentityFolder(src, label_map=FLAGS.label_map, empty=FLAGS.empty)
-    logging.info("%r", source)
-    meta = write_tfrecords(
-        source, out, examples_per_shard=FLAGS.examples_per_shard, seed=FLAGS.seed, verify=FLAGS.verify,
-        size=_size(FLAGS.size), alpha=FLAGS.alpha, prefix=FLAGS.prefix,
-    )
+    check_writable_dir(out, "OUT")  # before the (long) validation
+    with cli_logging.log_to_file(os.path.join(out, "pack.log")):
+        logging.info("%r", source)
+        meta = write_tfrecords(
+            source, out, examples_per_shard=FLAGS.examples_per_shard, seed=FLAGS.seed, verify=FLAGS.verify,
+            size=size, alpha=FLAGS.alpha, prefix=FLAGS.prefix,
+        )
     print(
         f"packed {meta['num_examples']} images of {meta['num_classes']} identities into "
-        f"{len(meta['shards'])} shard(s) in {os.path.abspath(out)}"
+        f"{len(meta['shards'])} shard(s) in {out}"
         + (f"; skipped {len(meta['skipped_files'])} bad file(s) (listed in dataset.json)" if meta["skipped_files"] else "")
     )
 

@@ -32,6 +32,7 @@ from lrfr_tf.cli_errors import check_writable_dir
 from lrfr_tf.data import folders
 from lrfr_tf.data import images as images_lib
 from lrfr_tf.data.pipeline import fold_in, verified_subset
+from lrfr_tf.provenance import recorded_path
 
 DATASET_FORMAT = "lrfr_tf.tfrecord"
 METADATA_FILE = "dataset.json"
@@ -93,9 +94,9 @@ def write_tfrecords(
     shards, shard_sizes = [], []
     bar = None
     if progress:
-        from tqdm import tqdm
+        from lrfr_tf.cli_logging import progress_bar
 
-        bar = tqdm(total=len(order), desc=f"packing {out_dir}", unit="img")
+        bar = progress_bar(total=len(order), desc=f"packing {out_dir}", unit="img")
     for s, chunk in enumerate(np.array_split(order, num_shards)):
         name = f"{prefix}-{s:05d}-of-{num_shards:05d}.tfrecord"
         with tf.io.TFRecordWriter(os.path.join(out_dir, name)) as writer:
@@ -111,7 +112,7 @@ def write_tfrecords(
     metadata = {
         "format": DATASET_FORMAT,
         "version": 1,
-        "source": os.path.abspath(source.root),
+        "source": recorded_path(source.root),
         "num_examples": int(len(order)),
         "num_classes": source.num_classes,
         "shards": shards,

@@ -11,7 +11,6 @@ probe's favour); CMC(k) is the fraction of probes with rank <= k.
 
 from __future__ import annotations
 
-import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from lrfr_tf.eval.degradation import ResolutionDegradation
 from lrfr_tf.eval.embedders import Embedder
 from lrfr_tf.eval.imageset import ImageSet, embed_images
 from lrfr_tf.eval.protocols import HR
+from lrfr_tf.provenance import recorded_path
 
 
 class IdentificationData:
@@ -58,7 +58,7 @@ class IdentificationData:
 
     def describe(self) -> Dict[str, object]:
         return {
-            "root": os.path.abspath(self.root),
+            "root": recorded_path(self.root),
             "num_identities": int(self.gallery.size),
             "gallery_size": int(self.gallery.size),
             "num_probes": int(self.probes.size),

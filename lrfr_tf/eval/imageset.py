@@ -94,9 +94,9 @@ def embed_images(
         order = list(todo.values())
         bar = None
         if progress:
-            from tqdm import tqdm
+            from lrfr_tf.cli_logging import progress_bar
 
-            bar = tqdm(total=len(order), desc=f"{embedder.name} @ {key}", unit="img", leave=False)
+            bar = progress_bar(total=len(order), desc=f"{embedder.name} @ {key}", unit="img", leave=False)
         for start in range(0, len(order), chunk):
             sel = order[start : start + chunk]
             x = degradation(images[sel], size)

@@ -7,6 +7,7 @@ the embedded sample ``lrfr_tf/data/sample/lfw`` both have this layout.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -19,6 +20,9 @@ from lrfr_tf.eval.degradation import ResolutionDegradation
 from lrfr_tf.eval.embedders import Embedder, load_embedder, sha256_file
 from lrfr_tf.eval.imageset import ImageSet, embed_images
 from lrfr_tf.eval.verification import kfold_accuracy, roc_summary
+from lrfr_tf.provenance import recorded_path
+
+log = logging.getLogger(__name__)
 
 
 class PairsData:
@@ -43,8 +47,8 @@ class PairsData:
 
     def describe(self) -> Dict[str, object]:
         return {
-            "data_dir": os.path.abspath(self.data_dir),
-            "pairs_file": os.path.abspath(self.pairs_file),
+            "data_dir": recorded_path(self.data_dir),
+            "pairs_file": recorded_path(self.pairs_file),
             "pairs_sha256": sha256_file(self.pairs_file),
             "num_pairs": self.num_pairs,
             "num_folds": int(np.unique(self.folds).size),
@@ -129,13 +133,11 @@ def evaluate_verification(
     if len(set(names)) != len(names):
         raise ValueError(f"protocol names must be distinct, got {names}")
     results, scores = {}, {}
-    items = protocols
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(protocols, desc=f"{embedder.name}: protocols", unit="protocol")
-    for protocol in items:
+    for done, protocol in enumerate(protocols, 1):  # one progress bar at a time: the embedding's, then a log line
         results[protocol.name], scores[protocol.name] = evaluate_protocol(embedder, data, protocol, degradation, cache, progress)
+        if progress:
+            log.info("%s %s: %.2f%% (%d/%d protocols)", embedder.name, protocol.name,
+                     100 * results[protocol.name]["accuracy"], done, len(protocols))
     return results, scores
 
 

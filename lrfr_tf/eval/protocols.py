@@ -26,6 +26,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from lrfr_tf.data.pairs import read_text_lines
+from lrfr_tf.provenance import recorded_path
 
 #: The published protocol files (file stem) and the names used in reports.
 PUBLISHED = {"low_res_focus": "low_res", "mid_res_focus": "mid_res", "high_res_focus": "high_res", "avg_sizes": "all_res"}
@@ -49,13 +50,16 @@ class PairProtocol:
     flips: Tuple[Tuple[np.ndarray, np.ndarray], ...]
     size: int | None = None  # the swept size for cr / er
     source: str | None = None  # protocol file, if any
+    sha256: str | None = None  # of the protocol file
 
     def describe(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "num_flips": len(self.flips)}
         if self.size is not None:
             d["size"] = self.size
         if self.source is not None:
-            d["source"] = self.source
+            d["source"] = recorded_path(self.source)
+        if self.sha256 is not None:
+            d["sha256"] = self.sha256
         return d
 
 
@@ -75,11 +79,11 @@ def equal_resolution(num_pairs: int, size: int) -> PairProtocol:
     return PairProtocol(f"er_{size}", "er", ((low, low),), size=int(size))
 
 
-def from_sizes(name: str, sizes: np.ndarray, source: str | None = None) -> PairProtocol:
+def from_sizes(name: str, sizes: np.ndarray, source: str | None = None, sha256: str | None = None) -> PairProtocol:
     """A protocol from per-image sizes (pairs order); flip 2 swaps each pair's sizes."""
     sizes = np.asarray(sizes, np.int32).reshape(-1, 2)
     first, second = sizes[:, 0].copy(), sizes[:, 1].copy()
-    return PairProtocol(name, "file", ((first, second), (second, first)), source=source)
+    return PairProtocol(name, "file", ((first, second), (second, first)), source=source, sha256=sha256)
 
 
 def read_protocol(path: str, num_pairs: int | None = None) -> np.ndarray:

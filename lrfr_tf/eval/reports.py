@@ -15,11 +15,12 @@ import os
 import platform
 import re
 import subprocess
-import sys
 from importlib import metadata
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+
+from lrfr_tf.provenance import command_line
 
 REPORT_FORMAT = "lrfr_tf.eval.report/1"
 
@@ -46,7 +47,7 @@ def new_report(settings: Mapping[str, Any]) -> Dict[str, Any]:
     return {
         "format": REPORT_FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "settings": {**settings, "versions": versions()},
         "models": [],
     }
@@ -113,6 +114,10 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"- Verification data: `{d['pairs_file']}` ({d['num_pairs']} pairs, {d['num_folds']} folds, {d['num_images']} images; "
             f"pairs sha256 `{d['pairs_sha256'][:16]}`, images sha256 `{d['images_sha256'][:16]}`)",
         ]
+        files = [p for p in v["protocols"] if p.get("source")]
+        if files:
+            lines.append("- Protocol files: " + ", ".join(
+                f"`{p['source']}`" + (f" (sha256 `{p['sha256'][:16]}`)" if p.get("sha256") else "") for p in files))
     deg = s["degradation"]
     how = (f"spec `{deg['spec']}` (seed {deg['seed']}), resolution set by the protocol" if "spec" in deg else
            f"{deg['kernel']} down (antialias={deg['antialias']}), {deg['up_kernel']} up to the image size")

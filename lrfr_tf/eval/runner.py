@@ -18,9 +18,10 @@ from lrfr_tf.eval import protocols as P
 from lrfr_tf.eval import reports
 from lrfr_tf.eval.cache import EmbeddingCache
 from lrfr_tf.eval.degradation import ResolutionDegradation
-from lrfr_tf.eval.embedders import Embedder
+from lrfr_tf.eval.embedders import Embedder, sha256_file
 from lrfr_tf.eval.identification import IdentificationData, evaluate_identification
 from lrfr_tf.eval.lfw import PairsData, evaluate_verification
+from lrfr_tf.provenance import recorded_path
 
 PROTOCOL_HELP = (
     "comma-separated: sweep (= cr,er at --sizes), cr, er, published (the four files), "
@@ -56,21 +57,20 @@ def parse_protocols(
             if protocols_dir is None:
                 raise ValueError(f"protocol {token!r} needs the protocol files: pass --protocols_dir (default DATA/protocols)")
             for stem in stems:
-                path = P.published_protocol_path(protocols_dir, stem)
-                out.append(P.from_sizes(P.PUBLISHED[stem], P.read_protocol(path, num_pairs), source=os.path.abspath(path)))
+                out.append(protocol_file(P.PUBLISHED[stem], P.published_protocol_path(protocols_dir, stem), num_pairs))
         elif _RANDOM.match(token):
             lo, hi, seed = _RANDOM.match(token).groups()
             seed = int(seed or 0)
             name = f"random_{lo}-{hi}_seed{seed}"
             values = P.generate_protocol(num_pairs, int(lo), int(hi), seed)
-            source = None
             if out_dir is not None:
-                source = os.path.abspath(os.path.join(out_dir, "protocols", f"{name}.csv"))
-                P.write_protocol(source, values)
-            out.append(P.from_sizes(name, values, source=source))
+                path = os.path.join(out_dir, "protocols", f"{name}.csv")
+                P.write_protocol(path, values)
+                out.append(protocol_file(name, path, num_pairs))
+            else:
+                out.append(P.from_sizes(name, values))
         elif token.endswith(".csv"):
-            name = os.path.splitext(os.path.basename(token))[0]
-            out.append(P.from_sizes(name, P.read_protocol(token, num_pairs), source=os.path.abspath(token)))
+            out.append(protocol_file(os.path.splitext(os.path.basename(token))[0], token, num_pairs))
         else:
             raise ValueError(f"unknown protocol {token!r}; {PROTOCOL_HELP}")
     out += P.sweep(num_pairs, sizes, modes)
@@ -79,6 +79,11 @@ def parse_protocols(
     if dupes:
         raise ValueError(f"protocol(s) {dupes} requested twice")
     return out
+
+
+def protocol_file(name: str, path: str, num_pairs: int) -> P.PairProtocol:
+    """The protocol in the CSV file ``path``, with the file's path (as given) and sha256."""
+    return P.from_sizes(name, P.read_protocol(path, num_pairs), source=path, sha256=sha256_file(path))
 
 
 def evaluate_models(
@@ -123,7 +128,7 @@ def evaluate_models(
         hits0, misses0 = cache.hits, cache.misses
         entry: Dict[str, Any] = {"model": embedder.describe()}
         if model_paths is not None:
-            entry["model"]["path"] = os.path.abspath(model_paths[i])
+            entry["model"]["path"] = recorded_path(model_paths[i])
         if pairs_data is not None:
             results, scores = evaluate_verification(embedder, pairs_data, protocols, degradation, cache, progress)
             entry["verification"] = results

@@ -1,18 +1,23 @@
 """``python -m lrfr_tf.train --recipe=NAME [--workdir=DIR] [--config.key=value ...]``.
 
-``--list`` prints the recipes, ``--print_config`` the resolved config (without training).
+``--list`` prints the recipes, ``--print_config`` the resolved config (without training). The run's log goes to
+WORKDIR/train.log (appended to on resume); ``--verbosity=1`` shows TensorFlow's start-up messages, debug logs and
+tracebacks.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 
 from absl import app, flags
 
-from lrfr_tf.cli_errors import check_writable_dir, report
+from lrfr_tf import cli_logging
+
+cli_logging.start_cli(__name__)  # before anything imports TensorFlow
+
+from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("recipe", None, "recipe name (recipes/<name>.py) or path to a recipe .py file")
@@ -51,7 +56,6 @@ def main(argv, overrides):
     if FLAGS.print_config:
         print(config.to_json())
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from lrfr_tf.train.engine import Trainer
 
     import tensorflow as tf
@@ -63,7 +67,9 @@ def main(argv, overrides):
     workdir = FLAGS.workdir or os.path.join("runs", name if config.scale == "full" else f"{name}_{config.scale}")
     try:
         check_writable_dir(workdir, f"--workdir={workdir}", create=False)  # nothing written before the config is good
-        summary = Trainer(config, workdir).run()
+        trainer = Trainer(config, workdir)  # checks the config and data, then makes the workdir
+        with cli_logging.log_to_file(os.path.join(workdir, "train.log")):
+            summary = trainer.run()
     except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, CheckpointError,
             WorkdirInUseError) as e:  # user errors: exit 2 (--verbosity=1 shows the traceback)
         return report(e, 2, FLAGS.verbosity)
@@ -71,7 +77,7 @@ def main(argv, overrides):
         return report(e, 1, FLAGS.verbosity)
     if "eval" in summary:
         print("final evaluation: " + json.dumps(summary["eval"], indent=1))
-    print(f"trained {summary['steps_this_run']} steps in {summary['seconds']:.1f} s; outputs in {os.path.abspath(workdir)}")
+    print(f"trained {summary['steps_this_run']} steps in {summary['seconds']:.1f} s; outputs in {workdir}")
     return 0
 
 

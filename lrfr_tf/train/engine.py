@@ -432,7 +432,8 @@ class Trainer:
             if eval_every or cfg.eval.get("at_end", True):
                 if cfg.eval.get("enabled", True):
                     summary["eval"] = self._eval_log(step, None)
-            summary["export"] = self.export(os.path.join(self.workdir, "export"), {"step": step})
+            exported = self.export(os.path.join(self.workdir, "export"), {"step": step})
+            summary["export"] = os.path.relpath(exported, self.workdir)  # no machine path in results.json
             summary["eval_history"] = self.eval_history
             _write_json(os.path.join(self.workdir, "results.json"), summary)
         return summary
@@ -483,9 +484,9 @@ class Trainer:
 def _progress(enabled: bool, stage: Stage, step: int):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from lrfr_tf.cli_logging import progress_bar
 
-    return tqdm(total=stage.steps, initial=step - stage.start, desc=f"stage {stage.name}", dynamic_ncols=True)
+    return progress_bar(total=stage.steps, initial=step - stage.start, desc=f"stage {stage.name}")
 
 
 def _write_json(path: str, data) -> None:

@@ -39,6 +39,11 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from tests.fuzz import targets  # noqa: E402
 
 
+def without_scratch_dir(text: str) -> str:
+    """A failure's text with the machine's scratch folder (the targets' input files) written as ``<scratch>``."""
+    return text.replace(str(targets.tmp_dir()), "<scratch>")
+
+
 def run_target(name: str, seconds: float, max_examples: int, round_size: int, first_seed: int) -> dict:
     counter = {"inputs": 0}
     outcomes: Counter = Counter()
@@ -59,9 +64,9 @@ def run_target(name: str, seconds: float, max_examples: int, round_size: int, fi
         try:
             one()
         except Exception as e:  # noqa: BLE001 - a property violation (shrunk); record and go on
-            text = str(e)
+            text = without_scratch_dir(str(e))
             first = text.splitlines()[0][:300] if text else type(e).__name__
-            notes = " | ".join(getattr(e, "__notes__", []))[:600]
+            notes = without_scratch_dir(" | ".join(getattr(e, "__notes__", [])))[:600]
             failures.append({"round_seed": first_seed + rounds, "error": f"{type(e).__name__}: {first}", "example": notes,
                              "detail": text[:1500]})
             print(f"  [{name}] FAILURE (seed {first_seed + rounds}): {type(e).__name__}: {first}", flush=True)

@@ -13,10 +13,15 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from lrfr_tf import cli_logging
 
-from lrfr_tf.cli_errors import check_writable_dir, report
-from lrfr_tf.export.exporter import FORMATS, GateFailed, default_calibration_dir, default_gate_dir, parse_formats
+cli_logging.start_cli(__name__)  # before anything imports TensorFlow
+
+from absl import app, flags, logging  # noqa: E402
+
+from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
+from lrfr_tf.export.exporter import (FORMATS, GateFailed, default_calibration_dir, default_gate_dir,  # noqa: E402
+                                     parse_formats)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Source: .keras file, training workdir, SavedModel directory or .tflite file.")
@@ -29,7 +34,7 @@ flags.DEFINE_integer("calibration_size", 240, "Calibration faces (each degraded 
 flags.DEFINE_string("gate_data", None, "LFW-format folder for the parity gate (aligned112/, pairs.txt, optional "
                     "protocols/low_res_focus.csv); default $LRFR_GATE_DATA, else the packaged 200-pair LFW sample.")
 flags.DEFINE_integer("gate_faces", 500, "Faces for the per-image cosine check.")
-flags.DEFINE_bool("gate", True, "Run the parity gate (--no_gate skips it and says so in the metadata).")
+flags.DEFINE_bool("no_gate", False, "Skip the parity gate (for experiments; the metadata says so).")
 flags.DEFINE_string("preprocessing", None, "Input contract for a model that carries none ('arcface', "
                     "'sphereface_112x96', a JSON file or config).")
 flags.DEFINE_enum("int8_io", "int8", ["int8", "uint8"], "Input/output type of the full-integer int8 model.")
@@ -51,10 +56,10 @@ def main(argv):
 def run(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    from lrfr_tf.eval.embedders import as_preprocessing
     from lrfr_tf.export import exporter
     from lrfr_tf.export.parity import GateData
     from lrfr_tf.export.sources import load_source, resolve_source
+    from lrfr_tf.preprocessing import as_preprocessing
 
     formats = parse_formats(FLAGS.formats)
     if FLAGS.name is not None and (not FLAGS.name or os.sep in FLAGS.name or FLAGS.name.startswith(".")):
@@ -62,18 +67,19 @@ def run(argv):
     if FLAGS.calibration_size < 1 or FLAGS.gate_faces < 1:
         raise ValueError("--calibration_size and --gate_faces must be >= 1")
     preprocessing = as_preprocessing(FLAGS.preprocessing) if FLAGS.preprocessing else None
-    check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
-    # Inputs are checked before anything expensive: the source exists and is a model, calibration faces
-    # decode, the gate folder has pairs and images.
+    # Inputs are checked before anything expensive: the source exists and is a model, the output folder is
+    # writable, the gate folder has pairs and images, calibration faces decode.
     resolve_source(FLAGS.model)
-    gate_data = GateData(FLAGS.gate_data or default_gate_dir(), FLAGS.gate_faces) if FLAGS.gate else None
+    check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
+    gate_data = GateData(FLAGS.gate_data or default_gate_dir(), FLAGS.gate_faces) if not FLAGS.no_gate else None
     source = load_source(FLAGS.model, preprocessing, FLAGS.name)
     calibration = None
     if "tflite_int8" in formats:
         calibration = exporter.load_calibration_faces(FLAGS.calibration_data or default_calibration_dir(),
                                                       FLAGS.calibration_size, source.preprocessing.aligned_size)
-    result = exporter.export_model(source, FLAGS.out, FLAGS.name, formats, calibration, gate_data, FLAGS.gate,
-                                   FLAGS.int8_io, FLAGS.num_threads)
+    with cli_logging.log_to_file(os.path.join(FLAGS.out, "export.log")):
+        result = exporter.export_model(source, FLAGS.out, FLAGS.name, formats, calibration, gate_data, not FLAGS.no_gate,
+                                       FLAGS.int8_io, FLAGS.num_threads, log=logging.info)
     if result["gate"] is not None:
         from lrfr_tf.export.parity import format_table
 

@@ -69,6 +69,8 @@ def build_archive(model, pre: Preprocessing):
         b = embed_input(pixels_to_input(images_b, pre))
         return {"similarity": tf.reduce_sum(a * b, axis=-1)}
 
+    if not model.built:
+        model(tf.zeros([1, *pre.size, 3]), training=False)
     pixels_u8 = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -15,8 +15,9 @@ Usage in every ``__main__`` module (train, evaluate, pack, export, serve)::
 ``lrfr_tf.cli_errors``, tracebacks). By default ``TF_CPP_MIN_LOG_LEVEL`` is set to 2 (a value the user set is
 kept) and what TF's native code prints while ``import tensorflow`` runs and probes the devices (absl's
 "before absl::InitializeLog()" warning, the oneDNN notice, CUDA driver probing on a machine without a GPU, CPU
-feature notes) is held back: records below the level go to the log file, the rest to stderr. Library code makes
-its bars with ``progress_bar``.
+feature notes) is held back: records below the level go to the log file, the rest to stderr; on the console,
+TensorFlow's Python log records below the level are left to the file too. Library code makes its bars with
+``progress_bar``.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def tf_log_level() -> int:
 
 
 def start_cli(module_name: str) -> None:
-    """Quiet TensorFlow for a command line (see the module docstring); a no-op unless ``module_name`` is
-    ``"__main__"`` or when ``--verbosity`` >= 1. Call before anything imports TensorFlow."""
+    """Quiet TensorFlow for a command line (see the module docstring) and keep early log records for
+    ``log_to_file``. Call before anything imports TensorFlow. Does nothing when ``module_name`` is not
+    ``"__main__"`` (the module was imported, e.g. by a test) or with ``--verbosity`` >= 1."""
     global _early
     if module_name != "__main__" or argv_verbosity(sys.argv[1:]) >= 1:
         return
@@ -243,7 +245,7 @@ class LogFile:
             logger.removeHandler(handler)
         root.addHandler(self.file)
         root.addHandler(self.console)
-        if root.level > logging.INFO or root.level == logging.NOTSET:  # absl sets it from --verbosity
+        if root.level > logging.INFO:  # absl sets it from --verbosity; unparsed flags leave WARNING
             self.root_level = root.level
             root.setLevel(logging.INFO)
         else:

@@ -22,7 +22,6 @@ accuracy close to the recognizer's 99.05%.
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 MOBILEFACENET = "../shared/data/models/mobilefacenet/MobileFaceNet.tflite"
 
@@ -37,8 +36,8 @@ def get_config():
     config.model.backbone = "mobilefacenet"
     config.model.embedding_dim = 192
     config.model.head = ""
-    config.sr = Config(name="ip_unet", kwargs={"filters": 64, "max_filters": 512, "num_levels": 4},
-                       pixel_norm="l2", identity_distance="cosine")
+    config.sr.name = "ip_unet"
+    config.sr.kwargs = {"filters": 64, "max_filters": 512, "num_levels": 4}
     config.stages.train = D.stage(50_000, main=D.update(
         ["sr_net"], {"pixel": 1.0, "identity": 5.0}, D.optimizer("adam", lr=2e-4, beta_1=0.5)))
     config.log.images_every = 1000

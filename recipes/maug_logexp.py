@@ -16,15 +16,15 @@ small loss at 112 px; compare on LFW CR at 7/14/20 px with ``lrfr_tf.evaluate``.
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 
 def get_config():
     steps = 180_000
     config = D.recognition_config("maug_logexp", "siamese", steps, backbone="iresnet50",
                                   losses={"ce": 1.0, "distance": 25.0}, boundaries=[100_000 / steps, 160_000 / steps])
-    config.siamese = Config(views=["maug_7_14_20"], distance="logexp",
-                            distance_kwargs={"p": 2.0, "l2_normalize": True}, ce_branches="all")
+    config.siamese.views = ["maug_7_14_20"]
+    config.siamese.distance = "logexp"
+    config.siamese.distance_kwargs = {"p": 2.0, "l2_normalize": True}
     config.eval.sizes = [7, 14, 20]
     config.scales.smoke = D.smoke_scale()
     return config

@@ -35,7 +35,6 @@ Expected: the HRN on hallucinated faces approaches the teacher's HR accuracy on 
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 MOBILEFACENET = "../shared/data/models/mobilefacenet/MobileFaceNet.tflite"
 TINY_MOBILEFACENET = {"stem_channels": 16, "head_channels": 64,
@@ -51,14 +50,12 @@ def get_config():
     config.model.embedding_dim = 128
     config.model.backbone_kwargs = {}
     config.model.head = ""
-    config.rim = Config(
-        fhn="rim_fhn", fhn_kwargs={"scale": 1, "filters": 64, "num_coarse_blocks": 3, "num_blocks": 2,
-                                   "num_landmarks": 5, "num_parsing_classes": 6},
-        discriminator="rim_discriminator", discriminator_kwargs={"filters": 64, "num_stages": 4, "feature_dim": 256},
-        teacher=Config(init=MOBILEFACENET, init_batch_norm=False, backbone="mobilefacenet", embedding_dim=192,
-                       backbone_kwargs={}),
-        face_mesh="auto", heatmap_sigma=1.5, mmd_kwargs={"num_kernels": 5, "kernel_mul": 2.0}, block_weights=[],
-    )
+    config.rim.fhn_kwargs = {"scale": 1, "filters": 64, "num_coarse_blocks": 3, "num_blocks": 2, "num_landmarks": 5,
+                             "num_parsing_classes": 6}
+    config.rim.discriminator_kwargs = {"filters": 64, "num_stages": 4, "feature_dim": 256}
+    config.rim.teacher = D.backbone_config(init=MOBILEFACENET, init_batch_norm=False, backbone="mobilefacenet",
+                                           embedding_dim=192)
+    config.rim.mmd_kwargs = {"num_kernels": 5, "kernel_mul": 2.0}
     adam = dict(beta_1=0.5)
     priors = {"pixel": 1.0, "heatmap": 1.0, "parsing": 1.0}
     config.stages.hallucination = D.stage(20_000, main=D.update(["fhn"], priors, D.optimizer("adam", lr=1e-4, **adam)))

@@ -22,7 +22,6 @@ Expected: the SphereFace paper reports 99.42% on LFW at HR for A-Softmax (m = 4)
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 
 def get_config():
@@ -35,8 +34,8 @@ def get_config():
     config.model.backbone_kwargs = {}
     config.model.head = "sphereface"
     config.model.head_kwargs = {"margin": 4, "base": 1000.0, "gamma": 0.12, "power": 1.0, "lambda_min": 5.0}
-    config.sr = Config(name="srnet", kwargs={"scale": 4, "features": 56, "shrink": 12, "num_mapping": 4,
-                                             "residual": True}, pixel_norm="l2", identity_distance="cosine")
+    config.sr.name = "srnet"
+    config.sr.kwargs = {"scale": 4, "features": 56, "shrink": 12, "num_mapping": 4, "residual": True}
     sgd = dict(momentum=0.9, weight_decay=5e-4)
     config.stages.recognizer = D.stage(28_000, main=D.update(
         ["recognizer", "head"], {"ce_hr": 1.0},

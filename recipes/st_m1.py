@@ -15,15 +15,13 @@ Expected (paper): one model for every resolution, overall better than single-res
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 
 def get_config():
     steps = 180_000
     config = D.recognition_config("st_m1", "siamese", steps, backbone="iresnet50", losses={"ce": 1.0, "distance": 25.0},
                                   boundaries=[100_000 / steps, 160_000 / steps])
-    config.siamese = Config(views=["resolution(sizes=[7, 14, 28, 56])|resize()"], distance="cosine_distance",
-                            distance_kwargs={}, ce_branches="all")
+    config.siamese.views = ["resolution(sizes=[7, 14, 28, 56])|resize()"]  # distance: cosine_distance
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale()
     return config

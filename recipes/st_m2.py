@@ -15,15 +15,13 @@ single-resolution models, averaged over resolutions).
 """
 
 from lrfr_tf.train import defaults as D
-from lrfr_tf.train.config import Config
 
 
 def get_config():
     steps = 180_000
     config = D.recognition_config("st_m2", "siamese", steps, batch_size=256, backbone="iresnet50",
                                   losses={"ce": 1.0, "distance": 3.0}, boundaries=[100_000 / steps, 160_000 / steps])
-    config.siamese = Config(views=[f"resolution(size={r})|resize()" for r in (56, 28, 14, 7)],
-                            distance="cosine_distance", distance_kwargs={}, ce_branches="all")
+    config.siamese.views = [f"resolution(size={r})|resize()" for r in (56, 28, 14, 7)]  # distance: cosine_distance
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale(batch_size=4)
     return config

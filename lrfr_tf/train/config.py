@@ -369,10 +369,10 @@ def resolve_scale(config: Config) -> Config:
     them. A mapping replaces a leaf or an empty group and is merged into a non-empty group.
     Command-line overrides are applied again afterwards, so they win (``recipes.load_config``).
     """
-    scale = config.get("scale", "full")
+    scale = config.scale
     if scale == "full":
         return config
-    scales = config.get("scales", Config())
+    scales = config.scales
     if scale not in scales:
         raise ValueError(f"unknown scale {scale!r}; this recipe defines: full, {', '.join(scales.keys())}")
     _merge_into(config, scales[scale], "")

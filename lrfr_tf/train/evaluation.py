@@ -13,7 +13,7 @@ from typing import Dict
 
 import keras
 
-from lrfr_tf.train.defaults import SAMPLE_LFW, resolve_path
+from lrfr_tf.train.defaults import resolve_path
 
 _EVALUATORS: Dict[tuple, object] = {}
 
@@ -22,11 +22,11 @@ def evaluator_for(config):
     """A cached ``VerificationEvaluator`` (images decoded once per process)."""
     from lrfr_tf.eval.lfw import VerificationEvaluator
 
-    data_dir = resolve_path(config.get("data_dir", "") or SAMPLE_LFW)
-    key = (os.path.abspath(data_dir), config.get("pairs_file", "pairs.txt"), tuple(config.sizes), tuple(config.get("modes", ["cr"])))
+    data_dir = resolve_path(config.data_dir)
+    key = (os.path.abspath(data_dir), config.pairs_file, tuple(config.sizes), tuple(config.modes), config.prefix)
     if key not in _EVALUATORS:
-        _EVALUATORS[key] = VerificationEvaluator(data_dir, key[1], sizes=list(config.sizes), modes=list(key[3]),
-                                                 prefix=config.get("prefix", "lfw"))
+        _EVALUATORS[key] = VerificationEvaluator(data_dir, config.pairs_file, sizes=list(config.sizes),
+                                                 modes=list(config.modes), prefix=config.prefix)
     return _EVALUATORS[key]
 
 
@@ -34,5 +34,5 @@ def evaluate(model: keras.Model, config) -> Dict[str, float]:
     """``{"lfw/acc_hr": .., "lfw/acc_cr_16": .., ..., "mean": mean of the CR accuracies}``."""
     results = {k: float(v) for k, v in evaluator_for(config)(model).items()}
     cr = [v for k, v in results.items() if "/acc_cr_" in k]
-    results["mean"] = float(sum(cr) / len(cr)) if cr else results.get(f"{config.get('prefix', 'lfw')}/acc_hr", 0.0)
+    results["mean"] = float(sum(cr) / len(cr)) if cr else results[f"{config.prefix}/acc_hr"]
     return results

@@ -80,7 +80,7 @@ class RecognizerMethod(Method):
 
     def __init__(self, config, num_classes: int):
         super().__init__(config, num_classes)
-        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.get("label_smoothing", 0.0)))
+        self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.label_smoothing))
 
     def build_models(self) -> Dict[str, keras.Model]:
         backbone = create_backbone(self.config.model, (*self.config.data.image_size, 3))
@@ -145,13 +145,13 @@ def import_components() -> None:
 
 
 def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
-    """``model_config``: backbone (registry name), embedding_dim, backbone_kwargs, init.
+    """``model_config`` (``defaults.backbone_config``): backbone (registry name), embedding_dim, backbone_kwargs, init.
 
     ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights, the one
     loader ``load_mobilefacenet_tflite``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
     instead of creating ``backbone``: the pretrained starting point.
     """
-    init = model_config.get("init", "")
+    init = model_config.init
     if init.endswith(".tflite"):
         from lrfr_tf.models.mobilefacenet import load_mobilefacenet_tflite
         from lrfr_tf.train.defaults import resolve_path
@@ -159,14 +159,13 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
         path = resolve_path(init)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: pretrained MobileFaceNet .tflite not found (config model.init)")
-        backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.get("init_batch_norm", True)))
+        backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.init_batch_norm))
         logger.info("backbone: MobileFaceNet imported from %s", path)
         return build_model(backbone, input_shape)
     from lrfr_tf.models.model_registry import create_backbone as create
 
     import_components()
-    kwargs = model_config.get("backbone_kwargs", {})
-    kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
+    kwargs = model_config.backbone_kwargs.to_dict()
     try:
         backbone = create(model_config.backbone, embedding_dim=int(model_config.embedding_dim), **kwargs)
     except ValueError as e:
@@ -176,7 +175,7 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
 
 def initialize_backbone(backbone: keras.Model, model_config) -> None:
     """Load ``model_config.init`` weights (.keras / .weights.h5) into a registry-built backbone."""
-    init = model_config.get("init", "")
+    init = model_config.init
     if init and not init.endswith(".tflite"):
         from lrfr_tf.train.defaults import resolve_path
 
@@ -188,8 +187,7 @@ def create_head(model_config, num_classes: int, embedding_dim: int):
     from lrfr_tf.models.model_registry import create_head as create
 
     import_components()
-    kwargs = model_config.get("head_kwargs", {})
-    kwargs = kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)
+    kwargs = model_config.head_kwargs.to_dict()
     kwargs.setdefault("dtype", "float32")  # logits and margins in float32 under mixed precision
     if int(num_classes) < 2:
         raise ValueError(f"the training data has {num_classes} identity; a classification head "

@@ -56,10 +56,9 @@ class StageSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def create_schedule(config, steps: int) -> StageSchedule:
-    """``config``: lr, schedule (kind), boundaries, factor, warmup_steps, final_fraction."""
-    return StageSchedule(lr=config.lr, steps=steps, kind=config.get("schedule", "constant"),
-                         boundaries=config.get("boundaries", []), factor=config.get("factor", 0.1),
-                         warmup_steps=config.get("warmup_steps", 0), final_fraction=config.get("final_fraction", 0.0))
+    """``config`` (``defaults.optimizer``): lr, schedule (kind), boundaries, factor, warmup_steps, final_fraction."""
+    return StageSchedule(lr=config.lr, steps=steps, kind=config.schedule, boundaries=config.boundaries,
+                         factor=config.factor, warmup_steps=config.warmup_steps, final_fraction=config.final_fraction)
 
 
 def create_optimizer(config, steps: int, precision: str = "float32", name: str | None = None) -> keras.optimizers.Optimizer:
@@ -70,30 +69,28 @@ def create_optimizer(config, steps: int, precision: str = "float32", name: str |
     ``decay_norm_and_bias`` is false. ``clipnorm > 0`` clips the global gradient norm.
     Under ``mixed_float16`` the optimizer is wrapped in a dynamic ``LossScaleOptimizer``.
     """
-    kind = config.get("name", "sgd")
+    kind = config.name
     lr = create_schedule(config, steps)
     common = dict(learning_rate=lr, name=name)
-    clip = float(config.get("clipnorm", 0.0))
+    clip = float(config.clipnorm)
     if clip > 0:
         common["global_clipnorm"] = clip
-    wd = float(config.get("weight_decay", 0.0)) or None
+    wd = float(config.weight_decay) or None
     if kind == "sgd":
-        opt = keras.optimizers.SGD(momentum=config.get("momentum", 0.9), nesterov=config.get("nesterov", False),
-                                   weight_decay=wd, **common)
+        opt = keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd, **common)
     elif kind == "adam":
-        opt = keras.optimizers.Adam(beta_1=config.get("beta_1", 0.9), beta_2=config.get("beta_2", 0.999),
-                                    epsilon=config.get("epsilon", 1e-7), **common)
+        opt = keras.optimizers.Adam(beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon, **common)
         if wd:
             raise ValueError("adam takes no weight_decay; use adamw")
     elif kind == "adamw":
-        opt = keras.optimizers.AdamW(weight_decay=wd or 0.0, beta_1=config.get("beta_1", 0.9),
-                                     beta_2=config.get("beta_2", 0.999), epsilon=config.get("epsilon", 1e-7), **common)
+        opt = keras.optimizers.AdamW(weight_decay=wd or 0.0, beta_1=config.beta_1, beta_2=config.beta_2,
+                                     epsilon=config.epsilon, **common)
     elif kind == "rmsprop":
-        opt = keras.optimizers.RMSprop(rho=config.get("rho", 0.9), momentum=config.get("momentum", 0.0),
-                                       epsilon=config.get("epsilon", 1e-7), weight_decay=wd, **common)
+        opt = keras.optimizers.RMSprop(rho=config.rho, momentum=config.momentum, epsilon=config.epsilon,
+                                       weight_decay=wd, **common)
     else:
         raise ValueError(f"unknown optimizer {kind!r}; choose one of {OPTIMIZERS}")
-    if wd and not config.get("decay_norm_and_bias", False):
+    if wd and not config.decay_norm_and_bias:
         opt.exclude_from_weight_decay(var_names=["bias", "beta", "gamma", "prelu", "alpha"])
     if precision == "mixed_float16":
         opt = keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale" if name else None)

@@ -1,7 +1,10 @@
 """Config: typed dotted overrides, unknown keys, open *_kwargs groups, scales, JSON; the CLI splitter."""
 
+import ast
 import json
+import pathlib
 
+import numpy as np
 import pytest
 
 from lrfr_tf.train.__main__ import split_config_args
@@ -129,3 +132,106 @@ def test_no_degradation_preset_is_named_like_a_recipe():
     recipes = set(recipe_names())
     assert {"arcface", "bt", "bt_m", "quickstart"} <= recipes
     assert not (set(PRESETS) | set(SIZE_PRESETS)) & recipes
+
+
+# ----------------------------------------------------------------------------- defaults declared once
+
+TRAIN = pathlib.Path(__file__).resolve().parents[2] / "lrfr_tf" / "train"
+RECIPES = pathlib.Path(__file__).resolve().parents[2] / "recipes"
+# Not config reads: TF_CONFIG's cluster JSON (strategy.py), the recipe search path variable (recipes.py).
+NOT_CONFIG = {("strategy.py", 'json.loads(raw).get("cluster", {})'), ("strategy.py", 'cluster.get("worker", [])'),
+              ("strategy.py", 'cluster.get("chief", [])'), ("recipes.py", 'os.environ.get(PATH_VARIABLE, "")')}
+
+
+def _is_literal(node) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _is_literal(node.operand)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_is_literal(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _is_literal(k) and _is_literal(v) for k, v in zip(node.keys, node.values))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):  # Config(), dict(), list() ...
+        return not node.keywords and all(_is_literal(a) for a in node.args)
+    return isinstance(node, ast.Constant)
+
+
+def literal_default_gets(source: str):
+    """Source of every ``x.get(key, <literal>)`` call: a default repeated where the key is read."""
+    return [ast.get_source_segment(source, node) for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+            and len(node.args) + len(node.keywords) == 2 and _is_literal((node.args + [k.value for k in node.keywords])[-1])]
+
+
+def test_no_config_default_is_repeated_where_it_is_read():
+    """Defaults live in defaults.py (base_config, backbone_config, optimizer): no ``config.get(key, default)``."""
+    assert literal_default_gets('c.data.get("flip", True)\nc.get("x", -1.5)\nc.get("k", Config())\nc.get("k", [0])'
+                                '\nc.get("k", default={})') == [
+        'c.data.get("flip", True)', 'c.get("x", -1.5)', 'c.get("k", Config())', 'c.get("k", [0])',
+        'c.get("k", default={})']
+    assert literal_default_gets('c.get("k")\nc.get(k, fallback)\nd.get(c.metric, -math.inf)') == []
+    found = []
+    for path in sorted(TRAIN.rglob("*.py")) + sorted(RECIPES.glob("*.py")):
+        if path.name == "defaults.py":  # where the defaults are declared
+            continue
+        for call in literal_default_gets(path.read_text()):
+            if (path.name, call) not in NOT_CONFIG:
+                found.append(f"{path.relative_to(TRAIN.parents[1])}: {call}")
+    assert not found, "declare the key in lrfr_tf/train/defaults.py and read it without a default:\n" + "\n".join(found)
+
+
+def test_every_key_the_methods_read_is_declared():
+    """Each method's base config has its group; a recipe's group keeps every declared key."""
+    from lrfr_tf.train import defaults as D
+
+    for method, groups in D.METHOD_GROUPS.items():
+        config = D.base_config("x", method)
+        assert set(groups) <= set(config.keys()), method
+        assert config.model.to_dict() == D.model_config().to_dict()
+    for name in recipe_names():
+        config = load_config(name)
+        for group, keys in D.METHOD_GROUPS[config.method].items():
+            assert set(keys) <= set(config[group].keys()), (name, group)
+        assert set(D.model_config().keys()) <= set(config.model.keys()), name
+        for stage in config.stages.values():
+            for update in stage.updates.values():
+                assert set(D.optimizer().keys()) == set(update.optimizer.keys()), name
+    with pytest.raises(KeyError, match="optimizer config has no key 'momentun'"):
+        D.optimizer("sgd", momentun=0.9)
+    assert D.optimizer("rmsprop").momentum == 0.0 and D.optimizer("sgd").momentum == 0.9
+
+
+def test_label_smoothing_from_the_command_line():
+    from lrfr_tf.train import methods  # noqa: F401  (registers the methods)
+    from lrfr_tf.train.method import METHODS
+
+    overrides, rest = split_config_args(["--recipe=arcface", "--config.model.label_smoothing=0.1"])
+    assert rest == ["--recipe=arcface"]
+    config = load_config("arcface", overrides)
+    assert config.model.label_smoothing == 0.1 and load_config("arcface").model.label_smoothing == 0.0
+    ce = METHODS.get(config.method)(config, num_classes=4).ce
+    logits = np.array([[4.0, 0.0, 1.0, -1.0], [0.5, 0.5, 3.0, 0.0]], np.float32)
+    labels = np.array([0, 2])
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    target = 0.9 * np.eye(4)[labels] + 0.1 / 4
+    np.testing.assert_allclose(ce.call(labels, logits).numpy(), -(target * log_p).sum(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        METHODS.get("classifier")(load_config("arcface", ["model.label_smoothing=1.5"]), num_classes=4)
+
+
+@pytest.mark.parametrize("every, at_end, evaluated", [(2, True, [2, 3]), (2, False, [2]), (3, True, [3]),
+                                                      (0, True, [3]), (0, False, [])])
+def test_eval_every_and_at_end(tmp_path, monkeypatch, every, at_end, evaluated):
+    """Evaluations at the multiples of eval.every and, with eval.at_end, at the last step, never twice."""
+    from lrfr_tf.train.engine import Trainer
+    from train_fixtures import tiny_config
+
+    def evaluate(self, step):
+        results = {"mean": step / 10}
+        self.eval_history.append({"step": step, **results})
+        return results
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    config = tiny_config(steps=3, eval__enabled=True, eval__every=every, eval__at_end=at_end, checkpoint__every=0)
+    summary = Trainer(config, str(tmp_path)).run()
+    assert [e["step"] for e in summary["eval_history"]] == evaluated
+    assert summary.get("eval") == ({"mean": 0.3} if evaluated[-1:] == [3] else None)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from lrfr_tf.train.config import Config
+from lrfr_tf.train.defaults import optimizer
 from lrfr_tf.train.optim import StageSchedule, create_optimizer
 
 
@@ -44,17 +44,17 @@ def test_schedule_validation_and_serialisation():
                                        ("adamw", keras.optimizers.AdamW), ("rmsprop", keras.optimizers.RMSprop)])
 def test_optimizers(name, cls):
     wd = 0.0 if name == "adam" else 5e-4
-    opt = create_optimizer(Config(name=name, lr=0.1, weight_decay=wd, clipnorm=1.0), steps=10)
+    opt = create_optimizer(optimizer(name, lr=0.1, weight_decay=wd, clipnorm=1.0), steps=10)
     assert isinstance(opt, cls) and opt.global_clipnorm == 1.0
-    wrapped = create_optimizer(Config(name=name, lr=0.1, weight_decay=wd), steps=10, precision="mixed_float16")
+    wrapped = create_optimizer(optimizer(name, lr=0.1, weight_decay=wd), steps=10, precision="mixed_float16")
     assert isinstance(wrapped, keras.optimizers.LossScaleOptimizer) and isinstance(wrapped.inner_optimizer, cls)
 
 
 def test_sgd_weight_decay_skips_norm_and_bias():
     kernel, bias = keras.Variable(np.ones(3, np.float32), name="kernel"), keras.Variable(np.ones(3, np.float32), name="bias")
-    opt = create_optimizer(Config(name="sgd", lr=0.1, momentum=0.0, weight_decay=0.5), steps=10)
+    opt = create_optimizer(optimizer("sgd", lr=0.1, momentum=0.0, weight_decay=0.5), steps=10)
     opt.apply_gradients([(np.zeros(3, np.float32), kernel), (np.zeros(3, np.float32), bias)])
     np.testing.assert_allclose(kernel.numpy(), 1 - 0.1 * 0.5)  # decoupled decay w -= lr * wd * w
     np.testing.assert_allclose(bias.numpy(), 1.0)
     with pytest.raises(ValueError, match="adamw"):
-        create_optimizer(Config(name="adam", lr=0.1, weight_decay=0.1), steps=10)
+        create_optimizer(optimizer("adam", lr=0.1, weight_decay=0.1), steps=10)

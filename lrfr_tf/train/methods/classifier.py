@@ -22,13 +22,13 @@ class Classifier(RecognizerMethod):
 
     def __init__(self, config, num_classes: int):
         super().__init__(config, num_classes)
-        self.degradation = views.parse_degradation(config.data.get("degrade", ""))
-        self.fraction = float(config.data.get("degrade_fraction", 1.0))
+        self.degradation = views.parse_degradation(config.data.degrade)
+        self.fraction = float(config.data.degrade_fraction)
         if not 0.0 <= self.fraction <= 1.0:
             raise ValueError(f"data.degrade_fraction must be in [0, 1], got {self.fraction}")
 
     def map_fn(self):
-        flip = bool(self.config.data.get("flip", True))
+        flip = bool(self.config.data.flip)
         per_element = self.degradation is not None and self.fraction == 1.0
 
         degrade = views.lr_view(self.degradation, "image") if per_element else None

@@ -40,8 +40,10 @@ logger = logging.getLogger(__name__)
 
 
 def _weight_of(config, term: str) -> float:
-    """Largest weight of ``term`` in any update of any stage."""
-    return max([float(u.losses.get(term, 0.0)) for s in config.stages.values() for u in s.updates.values()] or [0.0])
+    """Largest weight of ``term`` in any update of any stage (0 where no update has it)."""
+    weights = [float(w) for s in config.stages.values() for u in s.updates.values() for t, w in u.losses.items()
+               if t == term]
+    return max(weights, default=0.0)
 
 
 @METHODS.register("rim")
@@ -57,7 +59,7 @@ class RIM(Method):
         self.prior_size = tuple(s // 2 for s in self.image_size)  # the FHN predicts priors at stride 2
         self.parser = None
         if _weight_of(config, "parsing") > 0:
-            mesh_model = prior_targets.find_face_mesh_model(rim.get("face_mesh", "auto"))
+            mesh_model = prior_targets.find_face_mesh_model(rim.face_mesh)
             self.parser = prior_targets.FaceMeshParser(mesh_model, self.prior_size)
         else:
             logger.warning("RIM: the parsing-prior loss is disabled (weight 0 in every stage): the FHN's parsing "
@@ -65,12 +67,10 @@ class RIM(Method):
         self.pixel = create_loss("pixel", norm="l2")
         self.heatmap = create_loss("heatmap_mse")
         self.parsing = create_loss("parsing_ce")
-        mmd_kwargs = rim.get("mmd_kwargs", Config())
-        self.mmd = create_loss("mk_mmd", **mmd_kwargs.to_dict())
-        block_weights = rim.get("block_weights", [])
-        self.distill = create_loss("residual_distillation", block_weights=list(block_weights) or None)
+        self.mmd = create_loss("mk_mmd", **rim.mmd_kwargs.to_dict())
+        self.distill = create_loss("residual_distillation", block_weights=list(rim.block_weights) or None)
         self.ce = create_loss("softmax_cross_entropy")
-        self.heatmap_sigma = float(rim.get("heatmap_sigma", 1.5))
+        self.heatmap_sigma = float(rim.heatmap_sigma)
 
     def build_models(self) -> Dict[str, keras.Model]:
         import_components()
@@ -88,7 +88,7 @@ class RIM(Method):
         t_emb, t_blocks = teacher.call_with_blocks(x, training=False)
         s_emb, s_blocks = student.call_with_blocks(x, training=False)
         same_blocks = len(t_blocks) == len(s_blocks) and all(t.shape == b.shape for t, b in zip(t_blocks, s_blocks))
-        mode = self.config.rim.get("distill_blocks", "auto")
+        mode = self.config.rim.distill_blocks
         if mode not in ("auto", "all", "embedding"):
             raise ValueError(f"rim.distill_blocks must be auto, all or embedding, got {mode!r}")
         if mode == "all" and not same_blocks:
@@ -102,7 +102,7 @@ class RIM(Method):
         hrn = ResidualAssistedStudent(student, assistant, teacher_embedding_dim=None if t_dim == s_dim else t_dim)
         hrn(x, training=False)
         models = {"fhn": fhn, "discriminator": disc, "hrn": hrn, "teacher": teacher}
-        if self.config.model.get("head", ""):
+        if self.config.model.head:
             models["head"] = create_head(self.config.model, self.num_classes, hrn.embedding_dim)
         return models
 
@@ -115,7 +115,7 @@ class RIM(Method):
 
     # Data -------------------------------------------------------------------------------------------
     def map_fn(self):
-        flip = bool(self.config.data.get("flip", True))
+        flip = bool(self.config.data.flip)
         template = tf.constant(prior_targets.template_landmarks(self.image_size))
         width = self.image_size[1]
 

@@ -32,15 +32,13 @@ class Siamese(RecognizerMethod):
         if not all(specs):
             raise ValueError(f"siamese.views has an empty spec: {specs}")
         self.views = [views.lr_view(views.parse_degradation(s), f"lr{k}") for k, s in enumerate(specs)]
-        kwargs = config.siamese.get("distance_kwargs", {})
-        self.distance = create_loss(config.siamese.get("distance", "cosine_distance"),
-                                    **(kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)))
-        self.ce_branches = config.siamese.get("ce_branches", "all")
+        self.distance = create_loss(config.siamese.distance, **config.siamese.distance_kwargs.to_dict())
+        self.ce_branches = config.siamese.ce_branches
         if self.ce_branches not in ("all", "hr"):
             raise ValueError(f"siamese.ce_branches must be 'all' or 'hr', got {self.ce_branches!r}")
 
     def map_fn(self):
-        flip = bool(self.config.data.get("flip", True))
+        flip = bool(self.config.data.flip)
 
         def fn(features, seed):
             seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.views))

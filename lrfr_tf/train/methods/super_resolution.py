@@ -29,8 +29,7 @@ def create_sr_net(sr_config, image_size):
     from lrfr_tf.models.model_registry import create_sr_net as create
 
     import_components()
-    kwargs = sr_config.get("kwargs", {})
-    net = create(sr_config.name, **(kwargs.to_dict() if hasattr(kwargs, "to_dict") else dict(kwargs)))
+    net = create(sr_config.name, **sr_config.kwargs.to_dict())
     scale = int(getattr(net, "scale", 1))
     if any(s % scale for s in image_size):
         raise ValueError(f"image size {tuple(image_size)} is not divisible by the SR scale {scale} of {sr_config.name}")
@@ -47,11 +46,11 @@ class SuperResolution(Method):
 
     def __init__(self, config, num_classes: int):
         super().__init__(config, num_classes)
-        spec = config.data.get("degrade", "")
+        spec = config.data.degrade
         if not spec:
             raise ValueError("data.degrade is empty: the super-resolution method needs an LR degradation spec")
         self.lr_view = views.lr_view(views.parse_degradation(spec), "lr")
-        self.pixel = create_loss("pixel", norm=config.sr.get("pixel_norm", "l2"))
+        self.pixel = create_loss("pixel", norm=config.sr.pixel_norm)
         self.ce = create_loss("softmax_cross_entropy")
         self.identity = None
 
@@ -63,9 +62,9 @@ class SuperResolution(Method):
         recognizer = create_backbone(self.config.model, (*self.image_size, 3))
         sr_net, self.sr_input_size = create_sr_net(self.config.sr, self.image_size)
         models = {"sr_net": sr_net, "recognizer": recognizer}
-        if self.config.model.get("head", ""):
+        if self.config.model.head:
             models["head"] = create_head(self.config.model, self.num_classes, recognizer.embedding_dim)
-        self.identity = create_loss("identity", recognizer=recognizer, distance=self.config.sr.get("identity_distance", "cosine"))
+        self.identity = create_loss("identity", recognizer=recognizer, distance=self.config.sr.identity_distance)
         return models
 
     def initialize(self, models) -> None:
@@ -76,7 +75,7 @@ class SuperResolution(Method):
         return build_model(model, (*self.image_size, 3))
 
     def map_fn(self):
-        flip = bool(self.config.data.get("flip", True))
+        flip = bool(self.config.data.flip)
 
         def fn(features, seed):
             s = tf.random.experimental.stateless_split(seed, 2)

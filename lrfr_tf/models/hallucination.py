@@ -98,7 +98,7 @@ class FaceHallucinationNet(ImageModel):
 
     Args:
       scale: upscaling factor of the input (1 when the LR face is already
-        resized to the output size, as ``reduce_resolution`` returns it);
+        resized to the output size, as ``resolution(size=r)|resize()`` returns it);
         a larger integer scale upsamples bilinearly first.
       filters: channels of every conv.
       num_coarse_blocks: residual blocks of the coarse SR net.

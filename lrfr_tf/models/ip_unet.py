@@ -1,7 +1,7 @@
 """Identity-preserving U-Net: a pix2pix-style (Isola et al. 2017) face super-resolution generator.
 
 Input: the LR face upscaled to the output size (e.g. 128x128, as
-``lrfr_tf.data.degrade.reduce_resolution`` returns it); output: the restored face,
+``resolution(size=r)|resize()`` of ``lrfr_tf.data.degrade`` returns it); output: the restored face,
 both float32 RGB in [0, 255]. Trained with a pixel loss plus an identity loss
 from a frozen recognizer (``lrfr_tf.losses.IdentityLoss``).
 

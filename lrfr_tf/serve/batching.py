@@ -154,36 +154,38 @@ class Batcher:
         tasks = [t for t in batch.tasks if not t.future.done()]  # clients that went away are dropped
         if not tasks:
             return
-        if len(tasks) == 1:
-            inputs = tasks[0].inputs
-        else:
-            inputs = {name: np.concatenate([t.inputs[name] for t in tasks]) for name in tasks[0].inputs}
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(self._executor, queue.run, inputs)
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, _run_tasks, queue.run, tasks)
+        except asyncio.CancelledError:
+            _settle(tasks, error=ServingError("UNAVAILABLE", "The server is shutting down"))
+            raise
         except Exception as e:  # the model failed: every request of the batch gets the error
             error = from_exception(e)
             log.debug("batch of %d requests failed: %s", len(tasks), error.message)
             _settle(tasks, error=error)
-            return
+        else:
+            _settle(tasks, results=results)
         finally:
             self.batches_run += 1
             self.tasks_run += len(tasks)
-        if len(tasks) == 1:
-            _settle(tasks, results=[outputs])
-            return
-        total = sum(t.size for t in tasks)
-        for name, array in outputs.items():
-            if array.ndim == 0 or array.shape[0] != total:
-                rows = array.shape[0] if array.ndim else 0
-                _settle(tasks, error=ServingError(
-                    "FAILED_PRECONDITION",
-                    f"Batched output tensor '{name}' has {rows} elements in the 0th dimension but the batch "
-                    f"size is {total}",
-                ))
-                return
-        bounds = np.cumsum([0] + [t.size for t in tasks])
-        _settle(tasks, results=[{name: array[a:b] for name, array in outputs.items()}
-                                for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def _run_tasks(run: Callable[[Arrays], Arrays], tasks: List[_Task]) -> List[Arrays]:
+    """One model call for all ``tasks`` (on the worker thread): inputs concatenated, outputs split back."""
+    if len(tasks) == 1:
+        return [run(tasks[0].inputs)]
+    inputs = {name: np.concatenate([t.inputs[name] for t in tasks]) for name in tasks[0].inputs}
+    outputs = run(inputs)
+    total = sum(t.size for t in tasks)
+    for name, array in outputs.items():
+        if array.ndim == 0 or array.shape[0] != total:
+            rows = array.shape[0] if array.ndim else 0
+            raise ServingError(
+                "FAILED_PRECONDITION",
+                f"Batched output tensor '{name}' has {rows} elements in the 0th dimension but the batch size is {total}",
+            )
+    bounds = np.cumsum([0] + [t.size for t in tasks])
+    return [{name: array[a:b] for name, array in outputs.items()} for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _settle(tasks: List[_Task], results: Optional[List[Arrays]] = None, error: Optional[ServingError] = None) -> None:

@@ -117,6 +117,7 @@ class ModelVersions:
         self._served: Dict[int, Servable] = {}  # replaced whole on every change, never mutated
         self._states: Dict[int, VersionState] = {}
         self._failed: Dict[int, Tuple] = {}  # version -> files fingerprint when it failed to load
+        self._listing_problem: Optional[str] = None
         self._state_lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
@@ -168,8 +169,12 @@ class ModelVersions:
         try:
             names = os.listdir(self.base_path)
         except OSError as e:
-            log.warning("%s: cannot list %s (%s)", self.name, self.base_path, e.strerror or e)
+            problem = f"cannot list {self.base_path} ({e.strerror or e})"
+            if problem != self._listing_problem:  # said once, not at every poll
+                log.warning("%s: %s; still serving %s", self.name, problem, self.served_versions or "nothing")
+            self._listing_problem = problem
             return {}
+        self._listing_problem = None
         found: Dict[int, str] = {}
         for entry in sorted(names):
             if not (entry.isascii() and entry.isdigit()):

@@ -117,8 +117,8 @@ def _version_number(text: Optional[str]) -> Optional[int]:
 
 
 def _too_large(size: Optional[int], limit: int) -> ServingError:
-    what = f"of {size} bytes" if size is not None else "larger than the limit"
-    return invalid_argument(f"Request body {what} exceeds the server's limit of {limit} bytes (--max_request_bytes)")
+    what = f"Request body of {size} bytes" if size is not None else "Request body"
+    return invalid_argument(f"{what} exceeds the server's limit of {limit} bytes (--max_request_bytes)")
 
 
 def _error_response(error: ServingError) -> web.Response:

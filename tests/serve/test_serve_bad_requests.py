@@ -1,5 +1,6 @@
 """Every bad request gets TF Serving's status and ``{"error": ...}`` body, never a 500, and the server goes on."""
 
+import http.client
 import json
 
 import numpy as np
@@ -113,3 +114,18 @@ def test_paths_are_case_insensitive_and_model_names_url_decoded(server):
     encoded = "".join(f"%{ord(c):02X}" for c in MODEL_NAME)
     status, body, _ = request(server.port, "GET", f"/v1/models/{encoded}")
     assert status == 200 and body["model_version_status"][0]["version"] == "2"
+
+
+def test_chunked_body_over_the_limit_gets_400(server):
+    """Without a Content-Length the limit is enforced while reading."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        chunks = iter([b" " * (SMALL_BODY_LIMIT // 2)] * 3)
+        connection.request("POST", M + ":predict", body=chunks, encode_chunked=True)
+        response = connection.getresponse()
+        status, got = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert status == 400
+    assert got == {"error": f"Request body exceeds the server's limit of {SMALL_BODY_LIMIT} bytes (--max_request_bytes)"}
+    assert request(server.port, "GET", M)[0] == 200

@@ -83,7 +83,9 @@ def load_first_versions(config: ServeConfig):
             newest = max(failed)
             raise ValueError(f"--model_base_path: no version of {versions.base_path} could be loaded; version "
                              f"{newest}: {failed[newest].error_message}")
-        log.warning("%s: no version under %s yet; serving as soon as one appears", versions.name, versions.base_path)
+        when = "as soon as one appears" if config.file_system_poll_wait_seconds > 0 else (
+            "never: --file_system_poll_wait_seconds=0 looks only once")
+        log.warning("%s: no version under %s yet; serving %s", versions.name, versions.base_path, when)
     return versions
 
 
@@ -124,6 +126,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         sock.close()
         return report(e, 2, verbosity)
+    except KeyboardInterrupt:  # Ctrl-C while the first version loads
+        sock.close()
+        return 130
     try:
         asyncio.run(serve(config, versions, sock))
     finally:

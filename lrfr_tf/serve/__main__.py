@@ -38,27 +38,26 @@ class _Parser(argparse.ArgumentParser):
 def parse_flags(argv) -> tuple:
     """(ServeConfig, verbosity) from the command line; ValueError naming the flag on a mistake."""
     defaults = ServeConfig(model_base_path=".")
-    parser = _Parser(prog="python -m lrfr_tf.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = _Parser(prog="python -m lrfr_tf.serve", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--model_base_path", required=True,
                         help="Folder of numeric version folders (1, 2, ...), each a SavedModel.")
     parser.add_argument("--model_name", default=None, help="Name in the URLs (default: the base path's folder name).")
     parser.add_argument("--rest_api_port", "--port", dest="rest_api_port", type=int, default=defaults.rest_api_port,
-                        help="HTTP port (0: any free port; the URL is printed).")
-    parser.add_argument("--host", default=defaults.host, help="Address to listen on.")
+                        help="HTTP port (0: any free port; the URL is printed). Default: %(default)s.")
+    parser.add_argument("--host", default=defaults.host, help="Address to listen on. Default: %(default)s.")
     parser.add_argument("--file_system_poll_wait_seconds", type=float,
                         default=defaults.file_system_poll_wait_seconds,
-                        help="Seconds between looks for new versions (0: look once at start-up).")
+                        help="Seconds between looks for new versions (0: look once at start-up). Default: %(default)s.")
     parser.add_argument("--num_versions", type=int, default=defaults.num_versions,
-                        help="How many of the newest versions are served (each reachable at /versions/N).")
+                        help="How many of the newest versions are served (each reachable at /versions/N). Default: %(default)s.")
     parser.add_argument("--max_batch_size", type=int, default=defaults.max_batch_size,
-                        help="Most instances in one model call; a request with more gets 400.")
+                        help="Most instances in one model call; a request with more gets 400. Default: %(default)s.")
     parser.add_argument("--batch_timeout_micros", type=int, default=defaults.batch_timeout_micros,
-                        help="How long a batch waits for more requests before it runs.")
+                        help="How long a batch waits for more requests before it runs. Default: %(default)s.")
     parser.add_argument("--max_enqueued_batches", type=int, default=defaults.max_enqueued_batches,
-                        help="Batches that may wait per model/signature/shape; past that requests get 503.")
+                        help="Batches that may wait per model/signature/shape; past that requests get 503. Default: %(default)s.")
     parser.add_argument("--max_request_bytes", type=int, default=defaults.max_request_bytes,
-                        help="Largest request body accepted; a larger one gets 400.")
+                        help="Largest request body accepted; a larger one gets 400. Default: %(default)s.")
     parser.add_argument("--verbosity", "-v", type=int, default=0, help="1: debug logs and tracebacks.")
     args = parser.parse_args(argv)
     verbosity = args.__dict__.pop("verbosity")

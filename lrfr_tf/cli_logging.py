@@ -221,6 +221,21 @@ class _ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
+class _FileHandler(logging.FileHandler):
+    """A log file that, once it cannot be written (disk full, size limit), says so in one line and stops."""
+
+    def handleError(self, record):
+        if self.stream is None:  # already given up
+            return
+        error = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            self.stream.close()
+        self.stream = None
+        self.emit = lambda record: None
+        sys.stderr.write(f"warning: {self.baseFilename}: cannot write the log file any more "
+                         f"({getattr(error, 'strerror', None) or error}); the console keeps logging\n")
+
+
 class LogFile:
     """Log records to a file and to the console while active (``log_to_file``); ``close()`` or the end of a
     ``with`` block restores the previous handlers. A failure is recorded in the file with its traceback."""
@@ -229,7 +244,7 @@ class LogFile:
         self.path = os.fspath(path)
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self.file = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+            self.file = _FileHandler(self.path, mode="a", encoding="utf-8")
         except OSError as e:
             raise PermissionError(f"{self.path}: cannot write the log file ({e.strerror or e})") from None
         self.file.setFormatter(logging.Formatter(FILE_FORMAT))

@@ -100,6 +100,22 @@ def test_log_file_records_a_failure_with_its_traceback(tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err  # the console is the CLI's business (cli_errors.report)
 
 
+class _FullDisk(io.StringIO):
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_log_file_that_fills_the_disk_is_one_warning_not_a_traceback_per_record(tmp_path, capsys):
+    with cli_logging.log_to_file(str(tmp_path / "run.log")) as log_file:
+        log_file.file.stream = _FullDisk()
+        for i in range(3):
+            logging.getLogger("lrfr_tf.test").warning("line %d", i)
+    err = capsys.readouterr().err
+    assert err.count("cannot write the log file any more (No space left on device)") == 1
+    assert "Traceback" not in err and "Logging error" not in err
+    assert all(f"line {i}" in err for i in range(3))  # the console keeps logging
+
+
 def test_unwritable_log_file_names_it(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

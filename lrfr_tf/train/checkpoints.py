@@ -191,10 +191,12 @@ class CheckpointStore:
 
     def _write_state(self) -> None:
         """Rewrite the ``checkpoint`` state file from the files on disk (for tf.train.latest_checkpoint)."""
-        paths = [p for _, p in reversed(checkpoint_steps(self.read_directory, self.name))]
+        # Names relative to the folder (TF joins them back): no machine path in the file, and the run can move.
+        paths = [os.path.basename(p) for _, p in reversed(checkpoint_steps(self.read_directory, self.name))]
         state = os.path.join(self.read_directory, "checkpoint")
         try:
-            tf.compat.v1.train.update_checkpoint_state(self.read_directory, self.latest, all_model_checkpoint_paths=paths)
+            tf.compat.v1.train.update_checkpoint_state(self.read_directory, os.path.basename(self.latest),
+                                                       all_model_checkpoint_paths=paths)
         except tf.errors.OpError as e:
             raise OSError(f"could not write {state}: {e.message}") from None
 

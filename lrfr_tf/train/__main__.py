@@ -1,8 +1,8 @@
 """``python -m lrfr_tf.train --recipe=NAME [--workdir=DIR] [--config.key=value ...]``.
 
 ``--list`` prints the recipes, ``--print_config`` the resolved config (without training). The run's log goes to
-WORKDIR/train.log (appended to on resume); ``--verbosity=1`` shows TensorFlow's start-up messages, debug logs and
-tracebacks.
+WORKDIR/train.log, appended to on resume (the other workers of a multi-worker run: train.worker<N>.log);
+``--verbosity=1`` shows TensorFlow's start-up messages, debug logs and tracebacks.
 """
 
 from __future__ import annotations
@@ -62,13 +62,15 @@ def main(argv, overrides):
 
     from lrfr_tf.train.checkpoints import CheckpointError, WorkdirInUseError
     from lrfr_tf.train.engine import NonFiniteLossError
+    from lrfr_tf.train.strategy import worker_id
 
     name = config.get("name", os.path.basename(FLAGS.recipe).removesuffix(".py"))
     workdir = FLAGS.workdir or os.path.join("runs", name if config.scale == "full" else f"{name}_{config.scale}")
     try:
         check_writable_dir(workdir, f"--workdir={workdir}", create=False)  # nothing written before the config is good
         trainer = Trainer(config, workdir)  # checks the config and data, then makes the workdir
-        with cli_logging.log_to_file(os.path.join(workdir, "train.log")):
+        log_name = "train.log" if trainer.chief else f"train.worker{worker_id(trainer.strategy)}.log"
+        with cli_logging.log_to_file(os.path.join(workdir, log_name)):
             summary = trainer.run()
     except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, CheckpointError,
             WorkdirInUseError) as e:  # user errors: exit 2 (--verbosity=1 shows the traceback)

@@ -15,8 +15,8 @@ Python::
 Modules: ``config`` (nested configs, typed dotted overrides, scales), ``strategy`` (tf.distribute
 and mixed precision), ``optim`` (optimizers and stage schedules), ``engine`` (the loop, checkpoints,
 TensorBoard, evaluation, export), ``method`` + ``methods/`` (what each method trains: classifier,
-siamese, super_resolution, rim), ``views`` (degraded views), ``priors`` (landmark and face-mesh
-parsing targets), ``embedders`` (SR + recognizer inference model), ``evaluation`` (LFW CR accuracy
+siamese, super_resolution, rim), ``views`` (degraded views), ``prior_targets`` (landmark and face-mesh
+parsing targets), ``evaluation`` (LFW CR accuracy
 through ``lrfr_tf.eval``). A workdir holds config.json, checkpoints/, tensorboard/, best/ and
 export/ (embedder.keras) and results.json.
 """

@@ -7,7 +7,8 @@
   padding, and ``set_folded_weights`` to load a BN-folded convolution.
 - ``feature_grid`` / ``fit_to_grid``: the spatial size a head expects, and
   the size-tied or adaptive way to bring a feature map to it;
-  ``pool_or_flatten``: the input of a backbone's FC embedding layer.
+  ``pool_or_flatten``: the input of a backbone's FC embedding layer;
+  ``zeros_input``: the zeros a model is built on.
 - ``stage_layout`` / ``run_stages``: the units per stage of a staged
   backbone, and running its stages while keeping each stage's output.
 """
@@ -90,6 +91,12 @@ def run_stages(stages: Sequence[Sequence[Any]], x, training=None):
             x = layer(x, training=training)
         outputs.append(x)
     return x, outputs
+
+
+def zeros_input(input_shape, size: Sequence[int]):
+    """Zeros [1, H, W, C] for building a model on ``input_shape`` ([B, H, W, C]; unknown H, W from ``size``)."""
+    hw = [s if d is None else d for d, s in zip(input_shape[1:3], size)]
+    return keras.ops.zeros([1, *hw, input_shape[-1]], "float32")
 
 
 def _as_int(value) -> int:
@@ -224,6 +231,10 @@ class Backbone(keras.Model):
             raise ValueError(f"embedding_dim must be > 0, got {embedding_dim!r}")
         self.embedding_dim = int(embedding_dim)
         self.preprocessing = ARCFACE if preprocessing is None else as_preprocessing(preprocessing)
+
+    def build(self, input_shape):
+        """Create the weights by one forward pass on zeros (faster than Keras' symbolic trace of ``call``)."""
+        self.forward(zeros_input(input_shape, self.preprocessing.size), training=False)
 
     def call(self, x, training=None, return_blocks=False):
         embedding, blocks = self.forward(x, training=training)

@@ -12,6 +12,8 @@ from typing import List, Optional
 import keras
 import tensorflow as tf
 
+from lrfr_tf.models.layers import zeros_input
+
 
 def distillation_blocks(backbone, images, training=None) -> List[tf.Tensor]:
     """[block outputs..., embedding] of a backbone exposing ``call_with_blocks``."""
@@ -54,10 +56,7 @@ class ResidualAssistedStudent(keras.Model):
             self.assistant_adapter = keras.layers.Dense(self.teacher_embedding_dim, name="assistant_adapter")
 
     def build(self, input_shape):
-        size = self.student.preprocessing.size
-        shape = [1 if input_shape[0] is None else input_shape[0]]
-        shape += [s if d is None else d for d, s in zip(input_shape[1:3], size)] + [input_shape[-1]]
-        self.call(tf.zeros(shape, tf.float32))
+        self.call(zeros_input(input_shape, self.student.preprocessing.size))
 
     @property
     def preprocessing(self):

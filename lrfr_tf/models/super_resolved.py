@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
+from lrfr_tf.models.layers import zeros_input
 from lrfr_tf.preprocessing import Preprocessing
 
 
@@ -55,6 +56,10 @@ class SuperResolvedEmbedder(keras.Model):
     @property
     def embedding_dim(self) -> int:
         return self.recognizer.embedding_dim
+
+    def build(self, input_shape):
+        """Build the SR net and the recognizer by one pass on zeros (faster than Keras' symbolic trace)."""
+        self.call(zeros_input(input_shape, self.preprocessing.size))
 
     def call(self, x, training=None):
         pre = self.preprocessing

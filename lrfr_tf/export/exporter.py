@@ -123,19 +123,27 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
         build_archive(source.model, pre).write_out(saved, verbose=False)
         timings["saved_model_s"] = time.time() - t
         log(f"SavedModel written ({timings['saved_model_s']:.0f} s)")
-        calibration = None
-        if "tflite_int8" in formats:
-            if calibration_faces is None:
-                raise ValueError("tflite_int8 needs calibration faces (--calibration_data)")
-            degrade = _degrader()
-            calibration = tflite.calibration_inputs(calibration_faces, pre, degrade)
+        calibration, preparation, quantized_source = None, None, None
+        if any(f in tflite.QUANTIZED_FORMATS for f in formats):
+            if calibration_faces is None:  # --calibration_data is loaded for tflite_int8 only
+                calibration_faces = load_calibration_faces(default_calibration_dir(), 240, pre.aligned_size)
+            calibration = tflite.calibration_inputs(calibration_faces, pre, _degrader())
+            quantized_source = os.path.join(tmp, ".saved_model_quantized")
+            preparation = tflite.write_quantization_source(source.model, pre, calibration, quantized_source)
+            log(f"quantisation source prepared: {preparation}")
         tflite_files: Dict[str, str] = {}
         os.makedirs(os.path.join(tmp, "tflite"), exist_ok=True)
         for fmt in formats:
             if fmt == "saved_model":
                 continue
             t = time.time()
-            data = tflite.convert(saved, fmt, calibration, io_dtype=int8_io)
+            try:
+                data = tflite.convert(quantized_source if fmt in tflite.QUANTIZED_FORMATS else saved, fmt, calibration,
+                                      io_dtype=int8_io)
+            except Exception as e:  # ConverterError: name the op the model needs, one line
+                if type(e).__name__ != "ConverterError":
+                    raise
+                raise ValueError(f"--model={source.path}: {fmt} conversion failed: {_converter_reason(e)}") from None
             path = os.path.join(tmp, "tflite", f"{name}_{_SUFFIX[fmt]}.tflite")
             with open(path, "wb") as f:
                 f.write(data)
@@ -143,6 +151,8 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
             timings[f"{fmt}_s"] = time.time() - t
             log(f"{fmt}: {len(data) / 1e6:.2f} MB ({timings[fmt + '_s']:.0f} s)")
 
+        if quantized_source is not None:
+            shutil.rmtree(quantized_source)
         gate_report = None
         if gate:
             t = time.time()
@@ -150,7 +160,8 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
                                    num_threads, log)
             timings["gate_s"] = time.time() - t
             parity.plot(gate_report, os.path.join(tmp, "gate.png"))
-        metadata = _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds)
+        metadata = _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds,
+                                   preparation)
         report = {"name": name, "version": version, "formats": metadata, "gate": gate_report,
                   "timings": timings, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with open(os.path.join(tmp, "export.json"), "w", encoding="utf-8") as f:
@@ -171,6 +182,19 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
         return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _converter_reason(error: Exception) -> str:
+    """The line of a TFLite ConverterError that says what failed (e.g. "'tf.ResizeArea' op is neither a custom op
+    nor a flex op": the model uses an op TFLite has no builtin kernel for)."""
+    import re
+
+    text = str(error)
+    match = re.search(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)
+    if match:
+        return f"the model uses {match.group(1)}, which has no TFLite builtin kernel"
+    lines = [l for l in text.splitlines() if "error:" in l]
+    return (lines[0].split("error:", 1)[1].strip() if lines else text.splitlines()[0])[:300]
 
 
 def _degrader():
@@ -214,8 +238,8 @@ def run_gate(source, saved_model_dir, tflite_files: Dict[str, str], data, num_th
             "passed": all(r["passed"] for r in results.values())}
 
 
-def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds):
-    from lrfr_tf.export.tflite import describe_io
+def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds, preparation=None):
+    from lrfr_tf.export.tflite import describe_io, describe_quantization
 
     pre = source.preprocessing
     common = {
@@ -244,7 +268,8 @@ def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gat
         meta = {**common, "format": fmt, "parity": gate_report["formats"][fmt] if gate else None,
                 "input": {"layout": "NHWC", "dtype": io["input"]["dtype"], "size": list(pre.size),
                           "contract": "normalized", "quantization": io["input"]["quantization"]},
-                "output_quantization": io["output"]["quantization"], "size_bytes": len(data)}
+                "output_quantization": io["output"]["quantization"], "size_bytes": len(data),
+                "quantization": describe_quantization(fmt, preparation)}
         with open(path, "wb") as f:
             f.write(model_metadata.embed_in_tflite(data, meta, path))
         stem = os.path.splitext(path)[0]

@@ -16,9 +16,8 @@ cosine to 0.95 mean / 0.89 min, quantising only the other convs' inputs kept 0.9
 - ``snap_weights`` (bias correction, same paper): round every conv kernel to the per-output-channel
   symmetric int8 grid the converter uses (so the converter's quantisation is exact) and subtract the
   expected output error ``sum(dW * E[x])`` from the bias, with ``E[x]`` the mean input per channel
-  over the calibration faces, unit after unit on the model whose earlier units are already snapped.
-  Weight-only int8 of the MobileFaceNet: 8 px mean cosine 0.9986 -> 0.9996, min 0.9974 -> 0.9991
-  (64 LFW-sample faces, one-pass correction).
+  over the calibration faces. Weight-only int8 of the MobileFaceNet: 8 px mean cosine 0.9986 ->
+  0.9996, min 0.9974 -> 0.9991 (64 LFW-sample faces).
 
 Both act on ``ConvBNAct`` units (``lrfr_tf.models.layers``); ``equalize`` needs the graph structure and
 knows the MobileFaceNet family (``chains``), any other model is left as it is.
@@ -90,7 +89,8 @@ def _recording(units: Sequence[object], stats: Dict[int, Dict[str, list]]) -> It
         ConvBNAct.call = original
 
 
-def unit_statistics(model, units: Sequence[object], inputs: np.ndarray, batch_size: int = 32) -> Dict[int, Dict[str, np.ndarray]]:
+def unit_statistics(model, units: Sequence[object], inputs: np.ndarray,
+                    batch_size: int = 32) -> Dict[int, Dict[str, np.ndarray]]:
     """{id(unit): {"mean_in": [C_in], "max_out": [C_out]}} over ``inputs`` (normalised model inputs)."""
     stats: Dict[int, Dict[str, list]] = {}
     with _recording(units, stats):
@@ -173,32 +173,27 @@ def int8_grid(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
     return np.clip(np.round(kernel / scale), -127, 127) * scale
 
 
-def snap_weights(model, calibration: np.ndarray, sequential_inputs: int = 96) -> int:
+def snap_weights(model, calibration: np.ndarray) -> int:
     """Round every ConvBNAct kernel to its int8 grid and correct its bias for the expected error; in place.
 
-    Units are snapped in graph order, each with E[x] measured on the model whose earlier units are
-    already snapped (so the correction also absorbs the drift they cause), over ``sequential_inputs``
-    calibration inputs spread over the set. Returns the number of units changed."""
+    E[x] is measured once on the float model (correcting unit after unit on the partly snapped model
+    was no better: 8 px min cosine 0.99891 vs 0.99897, and 5x slower). Returns the number of units changed."""
     units = _units(model)
     if not units:
         return 0
     for unit in units:
         _fold_bn(unit)
-    idx = np.linspace(0, len(calibration) - 1, min(len(calibration), sequential_inputs)).round().astype(int)
-    subset = calibration[np.unique(idx)]
-    on_path = unit_statistics(model, units, subset)
-    done = 0
+    stats = unit_statistics(model, units, calibration)
     for unit in units:
-        if id(unit) not in on_path:  # not on the inference path
+        if id(unit) not in stats:  # not on the inference path
             continue
-        mean_in = unit_statistics(model, [unit], subset)[id(unit)]["mean_in"] if done else on_path[id(unit)]["mean_in"]
         kernel, bias = _kernel_bias(unit)
         snapped = int8_grid(kernel.astype(np.float64), unit.depthwise)
         dk = (snapped - kernel).sum(axis=(0, 1))  # [C_in, C_out] or depthwise [C, 1]
+        mean_in = stats[id(unit)]["mean_in"]
         shift = dk[:, 0] * mean_in if unit.depthwise else mean_in @ dk
         _set_kernel_bias(unit, snapped, bias - shift)
-        done += 1
-    return done
+    return len(stats)
 
 
 @contextlib.contextmanager

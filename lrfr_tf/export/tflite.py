@@ -9,8 +9,8 @@ Formats:
   tflite_fp32     float32 weights and activations;
   tflite_fp16     float16 weights (dequantised at load; XNNPACK runs them in float32);
   tflite_dynamic  int8 weights (per-channel), float32 activations and compute: weight-only int8 (each
-                  quantised weight feeds a DEQUANTIZE op, constant-folded at load), made with
-                  ai-edge-quantizer's weight-only recipe from the fp32 model. Not TFLite's hybrid
+                  quantised weight feeds a DEQUANTIZE op), made with ai-edge-quantizer's weight-only
+                  recipe from the fp32 model. Not TFLite's hybrid
                   dynamic-range kernels, which also quantise activations per tensor at run time: on the
                   pretrained MobileFaceNet they kept only 0.994 min cosine at 8 px even after the
                   preparation below, under the gate's 0.999 (see ``WEIGHT_ONLY_REASON``);
@@ -92,10 +92,10 @@ def weight_only_int8(float_model: bytes) -> bytes:
     except ImportError as e:  # the ``edge`` / ``dev`` extras install it
         raise ImportError("tflite_dynamic needs ai-edge-quantizer (pip install ai-edge-quantizer)") from e
 
+    weights = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
     recipe = [{"regex": ".*", "operation": "*", "algorithm_key": "min_max_uniform_quantize",
-               "op_config": {"weight_tensor_config": {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE",
-                                                      "dtype": "INT"},
-                             "compute_precision": "FLOAT", "explicit_dequantize": True, "min_weight_elements": 0}}]
+               "op_config": {"weight_tensor_config": weights, "compute_precision": "FLOAT", "explicit_dequantize": True,
+                             "min_weight_elements": 0}}]
     result = quantizer.Quantizer(bytearray(float_model), recipe).quantize(enable_progress_bar=False,
                                                                           enable_progress_report=False)
     return bytes(result.quantized_model)

@@ -73,6 +73,7 @@ def _run_export(*args, timeout=900):
                           timeout=timeout, env=env)
 
 
+@pytest.mark.slow  # two CLI exports in fresh processes
 def test_cli_writes_versions_never_overwrites(tmp_path, small_keras):
     out = tmp_path / "exports"
     args = [f"--model={small_keras}", f"--out={out}", "--formats=saved_model,tflite_fp32", "--no_gate"]
@@ -142,6 +143,7 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, small_keras, ar
     assert not (out / "small").exists()
 
 
+@pytest.mark.slow  # two exports and four harness evaluations: about 60 s on a quiet machine
 def test_gate_passes_float_formats_and_fails_a_corrupted_weight(tmp_path, monkeypatch):
     import keras
 

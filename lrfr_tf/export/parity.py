@@ -84,7 +84,7 @@ def degraded_faces(faces: np.ndarray, sizes: Sequence[int] = PARITY_SIZES) -> Di
     from lrfr_tf.eval.degradation import ResolutionDegradation
 
     degrade = ResolutionDegradation(round_to_uint8=True)
-    return {int(s): np.clip(np.round(degrade(faces, int(s))), 0, 255).astype(np.uint8) for s in sizes}
+    return {int(s): np.clip(degrade(faces, int(s)), 0, 255).astype(np.uint8) for s in sizes}  # already rounded
 
 
 def cosine_stats(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:

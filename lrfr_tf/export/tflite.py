@@ -44,18 +44,14 @@ CALIBRATION_SIZES = (8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 56, 112)
 
 def calibration_inputs(faces: np.ndarray, preprocessing, degrade: Callable[[np.ndarray, int], np.ndarray],
                        sizes: Sequence[int] = CALIBRATION_SIZES, seed: int = 0) -> np.ndarray:
-    """Normalised model inputs [N, h, w, 3]: face i degraded to ``sizes[i % len(sizes)]`` (shuffled), then
-    brought to the model size exactly as the evaluation harness does (``embed_prepare``)."""
+    """Normalised model inputs [N, h, w, 3]: each face degraded to one of ``sizes`` (a seeded, balanced random
+    assignment), then brought to the model size as the evaluation harness does (``prepare_images``). Grouped by
+    size: calibration statistics do not depend on the order."""
     from lrfr_tf.eval.embedders import prepare_images
 
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(faces))
-    out = []
-    for k, size in enumerate(sizes):
-        idx = order[k::len(sizes)]
-        if idx.size:
-            out.append(prepare_images(degrade(faces[idx], int(size)), preprocessing))
-    return np.concatenate(out)[np.argsort(np.concatenate([order[k::len(sizes)] for k in range(len(sizes))]))]
+    size_of = np.asarray(sizes)[np.random.default_rng(seed).permutation(len(faces)) % len(sizes)]
+    return np.concatenate([prepare_images(degrade(faces[size_of == s], int(s)), preprocessing)
+                           for s in sizes if np.any(size_of == s)])
 
 
 def convert(saved_model_dir: str, fmt: str, calibration: Optional[np.ndarray] = None,

@@ -239,6 +239,7 @@ def run_gate(source, saved_model_dir, tflite_files: Dict[str, str], data, num_th
 
 
 def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds, preparation=None):
+    from lrfr_tf.export.serving_graph import SIGNATURES
     from lrfr_tf.export.tflite import describe_io, describe_quantization
 
     pre = source.preprocessing
@@ -253,7 +254,7 @@ def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gat
     if "saved_model" in formats:
         meta = {**common, "format": "saved_model", "parity": gate_report["formats"]["saved_model"] if gate else None,
                 "input": {"layout": "NHWC", "dtype": "uint8", "size": None, "contract": "uint8_pixels_any_size"},
-                "signatures": ["serving_default", "embed", "verify", "embed_float32", "embed_normalized"]}
+                "signatures": list(SIGNATURES)}
         assets = os.path.join(saved, "assets")
         os.makedirs(assets, exist_ok=True)
         with open(os.path.join(assets, "lrfr_export.json"), "wb") as f:

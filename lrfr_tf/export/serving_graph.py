@@ -58,9 +58,6 @@ def build_archive(model, pre: Preprocessing):
     def embed(images):
         return {"embedding": embed_input(pixels_to_input(images, pre))}
 
-    def embed_float32(images):
-        return {"embedding": embed_input(pixels_to_input(images, pre))}
-
     def embed_normalized(images):
         return {"embedding": embed_input(images)}
 
@@ -78,7 +75,7 @@ def build_archive(model, pre: Preprocessing):
     archive.add_endpoint("embed", embed, input_signature=[pixels_u8])
     archive.add_endpoint("verify", verify, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images_a"),
                                                             tf.TensorSpec([None, None, None, 3], tf.uint8, name="images_b")])
-    archive.add_endpoint("embed_float32", embed_float32,
+    archive.add_endpoint("embed_float32", embed,  # the same graph on float pixels
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
     archive.add_endpoint("embed_normalized", embed_normalized,
                          input_signature=[tf.TensorSpec([None, *pre.size, 3], tf.float32, name="images")])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lrfr_tf.models.layers import zeros_input
@@ -24,10 +26,43 @@ def _takes_training(model) -> bool:
 
 
 def resize_to(images, size: Optional[Sequence[int]], method: str = "area"):
-    """Resize [B, H, W, C] to ``size`` (h, w) unless it already has it."""
+    """Resize [B, H, W, C] to ``size`` (h, w) unless it already has it: ``tf.image.resize`` (antialiased unless
+    ``method`` is "area"), computed as two matrix products when H and W are static.
+
+    Every ``tf.image.resize`` method is linear and separable, so resizing is ``A_h @ X @ A_w^T`` with the
+    [out, in] matrices of ``resize_matrix``. That graph has only Transpose, Reshape and rank-2 MatMul: TFLite
+    runs it with builtin kernels (it has no ResizeArea, and no antialiased bicubic), and no rank-4 matmul
+    reaches oneDNN (README, "Known platform issues")."""
     if size is None or tuple(images.shape[1:3]) == tuple(size):
         return images
-    return tf.image.resize(images, tuple(size), method=method, antialias=method != "area")
+    antialias = method != "area"
+    h, w = images.shape[1:3]
+    if h is None or w is None:
+        return tf.image.resize(images, tuple(size), method=method, antialias=antialias)
+    out_h, out_w = (int(s) for s in size)
+    x = tf.cast(images, tf.float32)
+    shape = tf.shape(x)
+    batch, channels = shape[0], shape[3]
+    x = tf.transpose(x, [0, 2, 3, 1])  # B W C H
+    x = tf.matmul(tf.reshape(x, [-1, h]), resize_matrix(h, out_h, method, antialias), transpose_b=True)
+    x = tf.transpose(tf.reshape(x, [batch, w, channels, out_h]), [0, 3, 2, 1])  # B h C W
+    x = tf.matmul(tf.reshape(x, [-1, w]), resize_matrix(w, out_w, method, antialias), transpose_b=True)
+    x = tf.transpose(tf.reshape(x, [batch, out_h, channels, out_w]), [0, 1, 3, 2])  # B h w C
+    return tf.cast(x, images.dtype) if method == "nearest" else x
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(in_size: int, out_size: int, method: str, antialias: bool) -> np.ndarray:
+    with tf.init_scope():  # eager even while a graph is traced
+        basis = tf.eye(in_size, dtype=tf.float32)[:, :, tf.newaxis, tf.newaxis]  # image i = unit vector i
+        columns = tf.image.resize(basis, (out_size, 1), method=method, antialias=antialias)
+        return np.ascontiguousarray(tf.cast(columns[:, :, 0, 0], tf.float32).numpy().T)
+
+
+def resize_matrix(in_size: int, out_size: int, method: str = "area", antialias: bool = False) -> tf.Tensor:
+    """The [out_size, in_size] matrix A with ``tf.image.resize`` of a column x equal to A @ x along one axis
+    (the resize of the unit vectors: exact, whatever the kernel)."""
+    return tf.constant(_resize_matrix(int(in_size), int(out_size), str(method), bool(antialias)))
 
 
 @keras.saving.register_keras_serializable(package="lrfr_tf")

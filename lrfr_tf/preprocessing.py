@@ -112,6 +112,11 @@ class Preprocessing:
         return json.dumps(self.get_config(), sort_keys=True)
 
 
+#: The ArcFace 112x112 five-point alignment template, (x, y) in pixels of the aligned face, in image order: the eye
+#: on the image's left (the subject's right), the other eye, the nose tip, the left and right mouth corners
+#: (Deng et al. 2019, insightface). Every aligned face lrfr_tf reads or makes has its landmarks here.
+ARCFACE_TEMPLATE_112 = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041))
+
 #: The ArcFace / MobileFaceNet convention: RGB, 112x112, (x - 127.5) / 128.
 ARCFACE = Preprocessing()
 

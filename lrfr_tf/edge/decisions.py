@@ -1,0 +1,133 @@
+"""Resolution-aware decisions: a threshold per face-size bucket, and "too small" below the smallest.
+
+Face size. A face's size is its resolution in the units of the evaluation protocols and the calibration: the
+side, in camera pixels, of the region the aligned 112x112 face covers (``face_px = 112 / c``, with c the scale of
+the similarity transform that aligns its five landmarks; about 3.2 x the inter-ocular distance). A face whose
+aligned crop comes from 16x16 camera pixels is a "16 px face", like an LFW face degraded with
+``resolution(size=16)``. The command lines also print the inter-ocular distance and the detector's box height.
+
+Buckets (``min_px <= face_px < max_px``) and thresholds come from the model's export metadata
+(``thresholds`` rows ``{min_px, max_px, threshold, far}``, written by the calibration) when it has any; a row with
+``threshold`` null abstains. Without them ``DEFAULT_THRESHOLDS`` applies:
+
+  =========  ===========  =====================================================================
+  face px    threshold    why
+  =========  ===========  =====================================================================
+  < 12       too small    the pretrained MobileFaceNet verifies cross-resolution LFW pairs at 60% at 8 px, 74% at 12
+  12-16      0.55         low-resolution faces look alike: impostor similarities rise as size falls,
+  16-24      0.50         so the threshold rises with them (conservative, uncalibrated values for
+  24-40      0.45         ArcFace-family cosine embeddings; calibrate the model for real ones)
+  >= 40      0.40
+  =========  ===========  =====================================================================
+
+A face smaller than every row, or in a row without a threshold, is "too small"; larger than every row, the
+last row's threshold applies. Answers: the gallery identity when the best similarity reaches the threshold,
+else "unknown".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+TOO_SMALL = "too small"
+UNKNOWN = "unknown"
+#: Width of the aligned template (pixels) that ``face_px`` refers to.
+TEMPLATE_SIZE = 112.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucket:
+    """Faces with ``min_px <= face_px < max_px`` (``max_px`` None: no upper bound); ``threshold`` None abstains."""
+
+    min_px: float
+    max_px: Optional[float]
+    threshold: Optional[float]
+    far: Optional[float] = None
+
+    def contains(self, face_px: float) -> bool:
+        return face_px >= self.min_px and (self.max_px is None or face_px < self.max_px)
+
+
+DEFAULT_THRESHOLDS = (
+    Bucket(0, 12, None),
+    Bucket(12, 16, 0.55),
+    Bucket(16, 24, 0.50),
+    Bucket(24, 40, 0.45),
+    Bucket(40, None, 0.40),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """``answer``: an identity, "unknown" or "too small"; ``similarity`` to the best gallery entry (None when
+    not compared); ``threshold`` used (None when abstaining); ``bucket`` the face fell in."""
+
+    answer: str
+    similarity: Optional[float]
+    threshold: Optional[float]
+    bucket: Optional[Bucket]
+
+
+def parse_thresholds(rows: Sequence[Dict[str, Any]], what: str = "thresholds") -> List[Bucket]:
+    """Buckets from metadata rows ``{min_px, max_px, threshold, far}``, sorted by ``min_px``; ValueError naming
+    ``what`` for a malformed or overlapping table."""
+    buckets = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or "min_px" not in row or "threshold" not in row:
+            raise ValueError(f"{what}[{i}]: expected {{min_px, max_px, threshold, far}}, got {row!r}")
+        try:
+            low = float(row["min_px"])
+            high = None if row.get("max_px") is None else float(row["max_px"])
+            threshold = None if row["threshold"] is None else float(row["threshold"])
+            far = None if row.get("far") is None else float(row["far"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}[{i}]: non-numeric values in {row!r}") from None
+        if not math.isfinite(low) or low < 0 or (high is not None and not high > low):
+            raise ValueError(f"{what}[{i}]: expected 0 <= min_px < max_px, got {row!r}")
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"{what}[{i}]: threshold {threshold} is not a cosine similarity in [-1, 1]")
+        buckets.append(Bucket(low, high, threshold, far))
+    buckets.sort(key=lambda b: b.min_px)
+    for a, b in zip(buckets, buckets[1:]):
+        if a.max_px is None or a.max_px > b.min_px:
+            raise ValueError(f"{what}: buckets [{a.min_px}, {a.max_px}) and [{b.min_px}, {b.max_px}) overlap")
+    return buckets
+
+
+def thresholds_from_metadata(metadata: Optional[Dict[str, Any]]) -> tuple:
+    """(buckets, source): the calibrated rows of an export's metadata ("metadata"), else the defaults ("default")."""
+    rows = (metadata or {}).get("thresholds") or []
+    if rows:
+        return parse_thresholds(rows, "model metadata thresholds"), "metadata"
+    return list(DEFAULT_THRESHOLDS), "default"
+
+
+def face_px(alignment_matrix) -> float:
+    """The face's resolution: camera pixels spanned by the aligned template (``112 / scale`` of the 2x3
+    similarity that aligns it)."""
+    a, b = alignment_matrix[0][0], alignment_matrix[0][1]
+    return TEMPLATE_SIZE / max(math.hypot(a, b), 1e-12)
+
+
+def bucket_for(size_px: float, buckets: Sequence[Bucket]) -> Optional[Bucket]:
+    """The bucket holding ``size_px``; the last one above every bucket; None below every bucket or in a gap."""
+    for bucket in buckets:
+        if bucket.contains(size_px):
+            return bucket
+    if buckets and buckets[-1].max_px is not None and size_px >= buckets[-1].max_px:
+        return buckets[-1]
+    return None
+
+
+def decide(size_px: float, best_name: Optional[str], best_similarity: Optional[float],
+           buckets: Sequence[Bucket]) -> Decision:
+    """The answer for one face of ``size_px`` whose best gallery match is ``best_name`` at ``best_similarity``
+    (None, None: an empty gallery)."""
+    bucket = bucket_for(size_px, buckets)
+    if bucket is None or bucket.threshold is None:
+        return Decision(TOO_SMALL, best_similarity, None, bucket)
+    if best_name is None or best_similarity is None or best_similarity < bucket.threshold:
+        return Decision(UNKNOWN, best_similarity, bucket.threshold, bucket)
+    return Decision(best_name, best_similarity, bucket.threshold, bucket)

@@ -60,9 +60,20 @@ def run(argv):
         raise app.UsageError(f"expected one command, {' or '.join(COMMANDS)}; got {argv[1:] or 'none'}")
     if not FLAGS.model:
         raise ValueError("--model: required (a .tflite embedder)")
+    _quiet_opencv()
     if FLAGS.num_threads < 1:
         raise ValueError(f"--num_threads={FLAGS.num_threads}: expected >= 1")
     return enroll() if argv[1] == "enroll" else identify()
+
+
+def _quiet_opencv():
+    """OpenCV's decoders print their own warnings about a broken file; the error line naming it is ours."""
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # an OpenCV build without the logging module
+        pass
 
 
 def _pipeline():
@@ -104,7 +115,7 @@ def enroll() -> int:
                 image = read_image(path)
             except ValueError as e:
                 failed.append(path)
-                log.warning("%s", e)
+                print(f"error: {e}", file=sys.stderr)
                 continue
             if FLAGS.aligned:
                 embedding = embedder.embed(_aligned_input(image, embedder.preprocessing))[0]

@@ -74,6 +74,8 @@ def load_gallery(path: str, model_sha256: Optional[str] = None, embedding_dim: O
     format version, or was made with another model (``model_sha256``) or embedding size."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what}={path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{what}={path}: not a readable gallery .npz (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in KEYS if k not in data.files]
@@ -84,7 +86,7 @@ def load_gallery(path: str, model_sha256: Optional[str] = None, embedding_dim: O
         raise ValueError(f"{what}={path}: not a readable gallery .npz ({e})") from None
     except ValueError as e:
         if "allow_pickle" in str(e) or "pickled" in str(e):
-            raise ValueError(f"{what}={path}: holds pickled objects; a gallery is plain arrays") from None
+            raise ValueError(f"{what}={path}: holds pickled objects; a gallery holds plain arrays") from None
         raise
     version = int(fields["format_version"])
     if version != FORMAT_VERSION:

@@ -20,6 +20,7 @@ cli_logging.start_cli(__name__)  # before anything imports TensorFlow
 from absl import app, flags, logging  # noqa: E402
 
 from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
+from lrfr_tf.export.tflite import QUANTIZED_FORMATS  # noqa: E402
 from lrfr_tf.export.exporter import (FORMATS, GateFailed, default_calibration_dir, default_gate_dir,  # noqa: E402
                                      parse_formats)
 
@@ -28,7 +29,8 @@ flags.DEFINE_string("model", None, "Source: .keras file, training workdir, Saved
 flags.DEFINE_string("out", None, "Output base folder: the export goes to OUT/NAME/<next version>/.")
 flags.DEFINE_string("name", None, "Model name (default: the source's file or folder name).")
 flags.DEFINE_list("formats", list(FORMATS), "Formats: " + ", ".join(FORMATS) + ".")
-flags.DEFINE_string("calibration_data", None, "Folder of aligned faces (searched recursively) for int8 calibration "
+flags.DEFINE_string("calibration_data", None, "Folder of aligned faces (searched recursively) calibrating the "
+                    "quantised formats (tflite_dynamic, tflite_int8) "
                     "(default: the face sample shipped with lrfr_tf).")
 flags.DEFINE_integer("calibration_size", 240, "Calibration faces (each degraded to one of 12 sizes, 8-112 px).")
 flags.DEFINE_string("gate_data", None, "LFW-format folder for the parity gate (aligned112/, pairs.txt, optional "
@@ -74,7 +76,7 @@ def run(argv):
     gate_data = GateData(FLAGS.gate_data or default_gate_dir(), FLAGS.gate_faces) if not FLAGS.no_gate else None
     source = load_source(FLAGS.model, preprocessing, FLAGS.name)
     calibration = None
-    if "tflite_int8" in formats:
+    if any(f in QUANTIZED_FORMATS for f in formats):  # decode-checked before the expensive work
         calibration = exporter.load_calibration_faces(FLAGS.calibration_data or default_calibration_dir(),
                                                       FLAGS.calibration_size, source.preprocessing.aligned_size)
     with cli_logging.log_to_file(os.path.join(FLAGS.out, "export.log")):

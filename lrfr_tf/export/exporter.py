@@ -125,7 +125,7 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
         log(f"SavedModel written ({timings['saved_model_s']:.0f} s)")
         calibration, preparation, quantized_source = None, None, None
         if any(f in tflite.QUANTIZED_FORMATS for f in formats):
-            if calibration_faces is None:  # --calibration_data is loaded for tflite_int8 only
+            if calibration_faces is None:  # a caller without --calibration_data: the packaged sample
                 calibration_faces = load_calibration_faces(default_calibration_dir(), 240, pre.aligned_size)
             calibration = tflite.calibration_inputs(calibration_faces, pre, _degrader())
             quantized_source = os.path.join(tmp, ".saved_model_quantized")

@@ -129,6 +129,9 @@ def test_bad_input_is_named_before_any_work(tmp_path, small_keras):
 @pytest.mark.parametrize("args, message", [
     (["--model={missing}"], "nope.keras: no such file"),
     (["--model={src}", "--calibration_data={empty}"], "--calibration_data: no .jpg/.jpeg/.png images"),
+    # dynamic is calibrated too (equalisation, bias correction): the folder is checked for it as for int8
+    (["--model={src}", "--calibration_data={empty}", "--formats=tflite_dynamic"],
+     "--calibration_data: no .jpg/.jpeg/.png images"),
 ])
 def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, small_keras, args, message):
     empty = tmp_path / "empty"

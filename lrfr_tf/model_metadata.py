@@ -40,7 +40,8 @@ def _schema():
     return schema
 
 
-def _check_tflite(data: bytes, what: str) -> None:
+def check_tflite(data: bytes, what: str) -> None:
+    """ValueError naming ``what`` unless ``data`` carries the TFLite flatbuffer identifier."""
     if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
         raise ValueError(f"{what}: not a TFLite flatbuffer (no 'TFL3' identifier)")
 
@@ -50,7 +51,7 @@ def embed_in_tflite(model_bytes: bytes, metadata: Dict[str, Any], what: str = "m
     import flatbuffers
 
     schema = _schema()
-    _check_tflite(model_bytes, what)
+    check_tflite(model_bytes, what)
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
     model.metadata = [m for m in (model.metadata or []) if (m.name or b"") not in (METADATA_NAME, METADATA_NAME.encode())]
     buffer = schema.BufferT()
@@ -68,7 +69,7 @@ def embed_in_tflite(model_bytes: bytes, metadata: Dict[str, Any], what: str = "m
 def read_from_tflite(model_bytes: bytes, what: str = "model") -> Optional[Dict[str, Any]]:
     """The ``lrfr_tf`` metadata entry of a .tflite flatbuffer, or None when it has none."""
     schema = _schema()
-    _check_tflite(model_bytes, what)
+    check_tflite(model_bytes, what)
     model = schema.Model.GetRootAs(model_bytes, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

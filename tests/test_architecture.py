@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "lrfr_tf"
 #: Floor of each top-level part of lrfr_tf (ARCHITECTURE.md). A module may import its own part and lower floors.
 FLOORS = {
     "__init__": 0, "preprocessing": 0, "registry": 0, "cli_errors": 0, "cli_logging": 0, "platform_checks": 0,
-    "model_metadata": 0, "provenance": 0, "packaged_models": 0,
+    "model_metadata": 0, "provenance": 0, "packaged_models": 0, "litert": 0,
     "data": 1, "models": 1, "losses": 1, "search": 1,
     "eval": 2, "evaluate": 2,
     "train": 3,
@@ -19,7 +19,7 @@ FLOORS = {
 }
 #: Ground-floor modules may use each other. Other same-floor imports that are part of the design (a peer's lower-level helper), kept explicit.
 ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), ("evaluate", "eval")}
-TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "cli_errors", "cli_logging", "provenance")
+TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "litert", "cli_errors", "cli_logging", "provenance")
 #: Ground-floor parts a TF-free part may use although one function of theirs imports TensorFlow when called (the
 #: TF path of a contract the edge runtime uses through its NumPy path): part -> those functions.
 TF_AT_CALL = {"preprocessing": ("normalize",)}

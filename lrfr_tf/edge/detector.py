@@ -34,7 +34,7 @@ import numpy as np
 
 from lrfr_tf.packaged_models import mediapipe_model_path
 
-from .litert import open_interpreter
+from lrfr_tf.litert import open_interpreter
 
 NUM_KEYPOINTS = 6
 #: BlazeFace keypoint order (the subject's right eye appears on the image's left).

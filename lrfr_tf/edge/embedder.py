@@ -19,7 +19,7 @@ import numpy as np
 from lrfr_tf import model_metadata
 from lrfr_tf.preprocessing import ARCFACE, Preprocessing, as_preprocessing
 
-from .litert import dequantize, open_interpreter, quantize, read_tflite_bytes
+from lrfr_tf.litert import dequantize, open_interpreter, quantize, read_tflite_bytes
 
 SUPPORTED_CONTRACTS = ("normalized",)
 

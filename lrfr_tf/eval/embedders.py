@@ -352,18 +352,11 @@ class TFLiteEmbedder(Embedder):
         return self._hash
 
     def _infer(self, x):
-        dtype = self._in["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zero = self._in["quantization"]
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=dtype))
+        from lrfr_tf.litert import dequantize, quantize
+
+        self._interp.set_tensor(self._in["index"], quantize(x, self._in))
         self._interp.invoke()
-        out = self._interp.get_tensor(self._out["index"])
-        if np.issubdtype(out.dtype, np.integer):
-            scale, zero = self._out["quantization"]
-            out = (out.astype(np.float32) - zero) * scale
-        return out.copy()
+        return dequantize(self._interp.get_tensor(self._out["index"]), self._out)
 
 
 def load_embedder(

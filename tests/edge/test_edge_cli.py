@@ -129,7 +129,7 @@ def test_another_models_gallery_and_a_non_tflite_model_are_one_line_errors(world
     text = tmp_path / "model.tflite"
     text.write_text("not a model")
     result = edge("identify", f"--model={text}", f"--gallery={world['gallery']}", f"--input={world['probes']}", cwd=tmp_path)
-    assert one_error_line(result) == f"error: --model={text}: not a TFLite model (no 'TFL3' flatbuffer identifier)"
+    assert one_error_line(result) == f"error: --model={text}: not a TFLite flatbuffer (no 'TFL3' identifier)"
 
 
 def test_empty_galleries_and_unwritable_outputs(world, tmp_path):

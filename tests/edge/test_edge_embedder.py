@@ -6,7 +6,7 @@ import pytest
 
 from lrfr_tf import model_metadata
 from lrfr_tf.edge.embedder import TFLiteEmbedder
-from lrfr_tf.edge.litert import dequantize, quantize
+from lrfr_tf.litert import dequantize, quantize
 from lrfr_tf.preprocessing import ARCFACE, SPHEREFACE_112X96
 
 
@@ -59,7 +59,7 @@ def test_other_contracts_and_sizes_are_refused(mobilefacenet_tflite, tmp_path):
 def test_a_file_that_is_not_tflite_is_named(tmp_path):
     path = tmp_path / "model.tflite"
     path.write_bytes(b"PK\x03\x04 a zip, not a flatbuffer")
-    with pytest.raises(ValueError, match=f"--model={path}: not a TFLite model"):
+    with pytest.raises(ValueError, match=f"--model={path}: not a TFLite flatbuffer"):
         TFLiteEmbedder(str(path))
     with pytest.raises(FileNotFoundError, match="no such file"):
         TFLiteEmbedder(str(tmp_path / "absent.tflite"))

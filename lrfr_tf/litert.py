@@ -1,4 +1,5 @@
-"""Opening .tflite files with LiteRT (``ai_edge_litert``) and moving numbers across quantised tensors."""
+"""LiteRT (``ai_edge_litert``) without TensorFlow: reading a .tflite file, opening an interpreter, and moving
+numbers across quantised tensors. Shared by the evaluation harness's TFLite embedder and the edge runtime."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 
 import numpy as np
 
-TFLITE_IDENTIFIER = b"TFL3"
+from lrfr_tf.model_metadata import check_tflite
 
 
 def read_tflite_bytes(path: str, what: str = "--model") -> bytes:
@@ -16,8 +17,7 @@ def read_tflite_bytes(path: str, what: str = "--model") -> bytes:
         raise FileNotFoundError(f"{what}={path}: no such file")
     with open(path, "rb") as f:
         data = f.read()
-    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
-        raise ValueError(f"{what}={path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    check_tflite(data, f"{what}={path}")
     return data
 
 

@@ -14,13 +14,14 @@ What this module does, as MediaPipe's face_detection graphs specify (their optio
 * decoding: ``centre = raw / input_size + anchor``, ``size = raw / input_size``; score ``sigmoid(clip(logit,
   -100, 100))`` kept above ``min_score`` (0.5 short range, 0.6 full range).
 * weighted non-maximum suppression (IoU > 0.3): each kept face is the score-weighted mean of the boxes and
-  keypoints it suppresses (BlazeFace paper, section 3: "blending" for temporal stability and accuracy).
+  keypoints it suppresses (BlazeFace paper, section 3: "blending" for temporal stability and accuracy); across
+  passes (whole frame, tiles) a face keeps its most magnified view instead (``best_across_passes``).
 * the frame is letterboxed into the square input (aspect ratio kept, zero padding), input range [-1, 1].
 
 Small faces: letterboxing a 640x480 frame into 192x192 shrinks a 24 px face to 7 px, below what the model finds.
 ``tile_size`` adds overlapping square tiles of the frame, each run through the model at
-``input_size / tile_size`` magnification, and merges their faces with the whole-frame pass (see
-``benchmarks/edge_small_faces.py`` for what it buys and costs).
+``input_size / tile_size`` magnification; a face cut by a tile edge inside the frame is left to the neighbouring
+tile or the whole-frame pass (see ``benchmarks/edge_small_faces.py`` for what tiles buy and cost).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ NUM_KEYPOINTS = 6
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion", "left_ear_tragion")
 SCORE_CLIP = 100.0
 NMS_IOU = 0.3
+#: Tiles of this many frame pixels (192: full range at 1:1) by default in the pipeline and the command line:
+#: in 640x480 frames full range alone finds 0% of 24 px faces and 27% of 48 px ones, with these tiles 84% and
+#: 99.5% (benchmarks/edge_small_faces.py), for about 13x the detector's time.
+DEFAULT_TILE_SIZE = 192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +141,19 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
     return faces
 
 
+def best_across_passes(passes: List[Tuple[float, List[Detection]]], iou: float = NMS_IOU) -> List[Detection]:
+    """The faces of several (magnification, faces) passes (the whole frame, tiles), each face overlapping one of
+    a more magnified pass (or of the same one with a better score) by more than ``iou`` dropped: a face seen at
+    two magnifications keeps its most magnified view whole (sharper keypoints) rather than a blend of both
+    (blending is for the anchors of one pass). Best score first."""
+    kept: List[Detection] = []
+    ranked = sorted(((m, face) for m, faces in passes for face in faces), key=lambda mf: (-mf[0], -mf[1].score))
+    for _, face in ranked:
+        if not kept or not (box_iou(face.box, np.stack([k.box for k in kept])) > iou).any():
+            kept.append(face)
+    return sorted(kept, key=lambda f: -f.score)
+
+
 def tile_regions(width: int, height: int, tile_size: int, overlap: int) -> List[Tuple[int, int, int]]:
     """Square tiles (x0, y0, size) covering a ``width`` x ``height`` frame, neighbours overlapping by at least
     ``overlap`` pixels; none when the frame fits in one tile."""
@@ -203,13 +221,14 @@ class FaceDetector:
         """Faces in an RGB uint8 [H, W, 3] image, best first."""
         h, w = image.shape[:2]
         side = max(h, w)  # the whole frame, letterboxed: centred in a side x side square
-        parts = [self._run(image, -((side - w) // 2), -((side - h) // 2), side)]
+        size = self.spec.input_size
+        parts = [(size / side, self._run(image, -((side - w) // 2), -((side - h) // 2), side))]
         for x0, y0, tile in tile_regions(w, h, self.tile_size, self.tile_overlap):
             boxes, keypoints, scores = self._run(image, x0, y0, tile)
             inner = self._inside_tile(boxes, x0, y0, tile, w, h)
-            parts.append((boxes[inner], keypoints[inner], scores[inner]))
-        boxes, keypoints, scores = (np.concatenate(p) for p in zip(*parts))
-        return weighted_nms(boxes, keypoints, scores) if len(scores) else []
+            parts.append((size / tile, (boxes[inner], keypoints[inner], scores[inner])))
+        return best_across_passes([(magnification, weighted_nms(*part) if len(part[2]) else [])
+                                   for magnification, part in parts])
 
     def _inside_tile(self, boxes, x0, y0, tile, width, height, margin: float = 2.0) -> np.ndarray:
         """Faces not cut by a tile edge that lies inside the frame (the whole-frame pass or a neighbour sees

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import decisions
 from .alignment import align
-from .detector import Detection, FaceDetector
+from .detector import DEFAULT_TILE_SIZE, Detection, FaceDetector
 from .embedder import TFLiteEmbedder
 from .gallery import Gallery
 from .landmarks import LandmarkFinder
@@ -76,7 +76,7 @@ class EdgePipeline:
     """
 
     def __init__(self, model: str, detector: str = "full", landmarks: str = "mesh", num_threads: int = 1,
-                 preprocessing=None, tile_size: int = 0, min_score: float | None = None):
+                 preprocessing=None, tile_size: int = DEFAULT_TILE_SIZE, min_score: float | None = None):
         self.embedder = TFLiteEmbedder(model, preprocessing, num_threads)
         self.detector = FaceDetector(detector, num_threads, tile_size=tile_size, min_score=min_score)
         self.landmarks = LandmarkFinder(landmarks, num_threads)

@@ -4,7 +4,8 @@ faces found on real LFW images where MTCNN put them."""
 import numpy as np
 import pytest
 
-from lrfr_tf.edge.detector import MODELS, FaceDetector, decode, ssd_anchor_centres, tile_regions, weighted_nms
+from lrfr_tf.edge.detector import (MODELS, Detection, FaceDetector, best_across_passes, decode, ssd_anchor_centres,
+                                   tile_regions, weighted_nms)
 
 
 def test_anchor_counts_match_the_models_outputs():
@@ -45,6 +46,18 @@ def test_weighted_nms_blends_overlapping_faces_and_keeps_separate_ones():
     np.testing.assert_allclose(faces[0].box, (0.9 * boxes[1] + 0.6 * boxes[0]) / 1.5, rtol=1e-6)
     np.testing.assert_allclose(faces[0].keypoints, np.full((6, 2), 0.9 * 3 / 1.5), rtol=1e-6)
     np.testing.assert_allclose(faces[1].box, boxes[2])
+
+
+def test_across_passes_the_most_magnified_view_wins_whole():
+    def face(x, score):
+        return Detection(np.array([x, 0, x + 10, 10], np.float32), np.full((6, 2), x, np.float32), score)
+
+    whole = [face(0, 0.95), face(100, 0.7)]  # 0.3x: the frame letterboxed
+    tile = [face(1, 0.8), face(300, 0.65)]  # 1x: a tile; its view of the first face wins despite the lower score
+    kept = best_across_passes([(0.3, whole), (1.0, tile)])
+    assert [(float(f.box[0]), f.score) for f in kept] == [(1.0, 0.8), (100.0, 0.7), (300.0, 0.65)]
+    assert best_across_passes([(1.0, [face(0, 0.6), face(2, 0.9)])])[0].score == 0.9
+    assert best_across_passes([]) == []
 
 
 @pytest.mark.parametrize("width,height,tile,overlap", [(640, 480, 192, 48), (640, 480, 160, 40), (1920, 1080, 256, 64)])

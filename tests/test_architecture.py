@@ -15,10 +15,10 @@ FLOORS = {
     "data": 1, "models": 1, "losses": 1, "search": 1,
     "eval": 2, "evaluate": 2,
     "train": 3,
-    "export": 4, "serve": 4, "edge": 4,
+    "export": 4, "serve": 4, "edge": 4, "qat": 4,
 }
 #: Ground-floor modules may use each other. Other same-floor imports that are part of the design (a peer's lower-level helper), kept explicit.
-ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), ("evaluate", "eval")}
+ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), ("evaluate", "eval"), ("qat", "export")}
 TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "litert", "cli_errors", "cli_logging", "provenance")
 #: Ground-floor parts a TF-free part may use although one function of theirs imports TensorFlow when called (the
 #: TF path of a contract the edge runtime uses through its NumPy path): part -> those functions.

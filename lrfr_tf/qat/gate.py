@@ -1,0 +1,114 @@
+"""Main environment: the export's parity gate on int8 .tflite files from other routes, and their metadata.
+
+``gate_routes`` measures any number of .tflite files against one source model with the export's gate
+(``lrfr_tf.export.parity``: per-image cosine at 112, 8, 14 and 28 px, 10-fold accuracy at 112 px and on
+``low_res_focus``, the ``tflite_int8`` limits), computing the source's figures once. ``finish`` embeds the
+export's metadata document (``lrfr_tf.model_metadata``) in a .tflite and writes it beside it as ``.json``
+and ``.preprocessing.json``, the way ``python -m lrfr_tf.export`` lays out ``tflite/NAME_int8.tflite``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+GATE_FORMAT = "tflite_int8"
+
+
+def gate_routes(source, routes: Dict[str, str], data, num_threads: Optional[int] = None,
+                log: Callable[[str], None] = print) -> Dict[str, object]:
+    """{route: .tflite path} -> a gate report shaped like ``lrfr_tf.export.exporter.run_gate``'s (``formats``
+    keyed by route), every route held to the ``tflite_int8`` gate."""
+    from lrfr_tf.eval.embedders import KerasEmbedder, TFLiteEmbedder
+    from lrfr_tf.export import parity
+
+    faces = parity.degraded_faces(data.faces())
+    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
+    ref_emb = {s: reference.embed(x) for s, x in faces.items()}
+    source_acc = parity.accuracies(reference, data, progress=True)
+    log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
+    results = {}
+    for route, path in routes.items():
+        embedder = TFLiteEmbedder(path, source.preprocessing, name=route, num_threads=num_threads)
+        cos = {s: parity.cosine_stats(ref_emb[s], embedder.embed(x)) for s, x in faces.items()}
+        acc = parity.accuracies(embedder, data, progress=True)
+        failures = parity.check(GATE_FORMAT, cos, acc, source_acc, data.low_res_name)
+        results[route] = {"cosine": {str(s): v for s, v in cos.items()}, "accuracy": acc, "failures": failures,
+                          "passed": not failures, "limits": parity.GATES[GATE_FORMAT].__dict__, "gate": GATE_FORMAT}
+        log(f"gate: {route}: " + ("ok" if not failures else "FAILED " + "; ".join(failures)))
+    return {"source": {"name": source.name, "accuracy": source_acc}, "data": data.describe(), "formats": results,
+            "passed": all(r["passed"] for r in results.values())}
+
+
+def metadata(source, name: str, model_bytes: bytes, quantization: Dict[str, object],
+             parity_figures: Optional[Dict[str, object]], gate: str) -> Dict[str, object]:
+    """The export's metadata document (``lrfr_tf.model_metadata`` fields) for an int8 .tflite of ``source``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lrfr_tf import model_metadata
+    from lrfr_tf.export.tflite import describe_io
+
+    try:
+        lrfr_version = version("lrfr_tf")
+    except PackageNotFoundError:
+        lrfr_version = "unknown"
+    io = describe_io(model_bytes)
+    return {
+        "format_version": model_metadata.METADATA_VERSION, "lrfr_tf_version": lrfr_version, "name": name,
+        "format": GATE_FORMAT, "source": {"kind": source.kind, "path": source.path, "sha256": source.sha256},
+        "preprocessing": source.preprocessing.get_config(), "embedding_dim": source.embedding_dim,
+        "output": "l2_normalized", "thresholds": [], "gate": gate, "parity": parity_figures,
+        "input": {"layout": "NHWC", "dtype": io["input"]["dtype"], "size": list(source.preprocessing.size),
+                  "contract": "normalized", "quantization": io["input"]["quantization"]},
+        "output_quantization": io["output"]["quantization"], "size_bytes": len(model_bytes),
+        "quantization": quantization, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def finish(source, tflite_path: str, out_path: str, quantization: Dict[str, object],
+           gate_report: Optional[Dict[str, object]], route: str) -> Dict[str, object]:
+    """Write ``out_path`` (the .tflite with its metadata embedded) and the ``.json`` / ``.preprocessing.json``
+    beside it; returns the metadata."""
+    from lrfr_tf import model_metadata
+
+    with open(tflite_path, "rb") as f:
+        data = f.read()
+    figures = gate_report["formats"][route] if gate_report else None
+    gate = "disabled (--no_gate)" if gate_report is None else ("passed" if figures["passed"] else "failed")
+    name = os.path.splitext(os.path.basename(out_path))[0]
+    meta = metadata(source, name, data, quantization, figures, gate)
+    tmp = out_path + f".tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(model_metadata.embed_in_tflite(data, meta, out_path))
+    os.replace(tmp, out_path)
+    stem = os.path.splitext(out_path)[0]
+    with open(stem + ".json", "wb") as f:
+        f.write(model_metadata.to_json_bytes(meta))
+    with open(stem + ".preprocessing.json", "w", encoding="utf-8") as f:
+        f.write(source.preprocessing.to_json())
+    return meta
+
+
+def latency_ms(path: str, runs: int = 50, num_threads: int = 1) -> float:
+    """Median LiteRT latency of one face (batch 1) over ``runs`` invocations after 5 warm-up runs."""
+    import time
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path, num_threads=num_threads)
+    (inp,) = interp.get_input_details()
+    shape = [1, *inp["shape"][1:]]
+    interp.resize_tensor_input(inp["index"], shape)
+    interp.allocate_tensors()
+    x = np.zeros(shape, inp["dtype"])
+    times = []
+    for i in range(runs + 5):
+        interp.set_tensor(inp["index"], x)
+        t = time.perf_counter()
+        interp.invoke()
+        if i >= 5:
+            times.append(1000 * (time.perf_counter() - t))
+    return float(np.median(times))

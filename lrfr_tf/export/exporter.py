@@ -230,9 +230,10 @@ def run_gate(source, saved_model_dir, tflite_files: Dict[str, str], data, num_th
     for fmt, (emb, embedder) in formats.items():
         cos = {s: parity.cosine_stats(ref_emb[s], emb[s]) for s in PARITY_SIZES}
         acc = parity.accuracies(embedder, data)
-        failures = parity.check(fmt, cos, acc, source_acc, data.low_res_name)
+        failures = parity.check(fmt, cos, acc, source_acc, data.low_res_name, data.pairs.num_pairs)
         results[fmt] = {"cosine": {str(s): v for s, v in cos.items()}, "accuracy": acc, "failures": failures,
-                        "passed": not failures, "limits": GATES[fmt].__dict__}
+                        "passed": not failures, "limits": GATES[fmt].__dict__,
+                        "accuracy_limit_floor_points": parity.pair_resolution(data.pairs.num_pairs)}
         log(f"gate: {fmt}: {'ok' if not failures else 'FAILED ' + '; '.join(failures)}")
     return {"source": {"name": source.name, "accuracy": source_acc}, "data": data.describe(), "formats": results,
             "passed": all(r["passed"] for r in results.values())}

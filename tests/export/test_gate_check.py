@@ -1,0 +1,39 @@
+"""``parity.check``: the limits of GATES, and accuracy limits never finer than one pair of the gate set."""
+
+import pytest
+
+from lrfr_tf.export import parity
+
+GOOD = {"mean": 1.0, "min": 0.999999, "p1": 1.0}
+
+
+def _check(fmt, acc_delta_pt, num_pairs, cos=GOOD):
+    source = {"hr": 0.9, "cr_8": 0.6}
+    acc = {"hr": 0.9 + acc_delta_pt / 100, "cr_8": 0.6}
+    return parity.check(fmt, {112: dict(cos), 8: dict(cos)}, acc, source, "cr_8", num_pairs)
+
+
+@pytest.mark.parametrize("fmt, delta, pairs, fails", [
+    ("tflite_int8", 0.5, 200, False),    # one of 200 pairs: the finest the packaged sample shows
+    ("tflite_int8", 1.0, 200, True),     # two pairs
+    ("tflite_int8", 0.5, 6000, True),    # 30 of LFW's 6,000 pairs: over the 0.3 limit as written
+    ("tflite_int8", 0.25, 6000, False),
+    ("tflite_fp32", 0.0334, 6000, False),  # two LFW pairs, within 0.05
+    ("tflite_fp32", 0.1, 6000, True),
+    ("tflite_fp32", 0.1, None, True),    # unknown pair count: the limits as written
+])
+def test_accuracy_limit_floor_is_one_pair(fmt, delta, pairs, fails):
+    failures = _check(fmt, delta, pairs)
+    assert bool(failures) is fails, failures
+    if fails:
+        assert failures[0].startswith("hr: accuracy")
+
+
+def test_cosine_limits():
+    assert parity.pair_resolution(200) == 0.5 and parity.pair_resolution(None) == 0.0
+    assert _check("tflite_fp16", 0, 6000, {"mean": 1.0, "min": 0.99995, "p1": 1.0}) == []
+    (failure, _) = _check("tflite_fp32", 0, 6000, {"mean": 1.0, "min": 0.99995, "p1": 1.0})
+    assert failure == "112 px: min cosine 0.999950 < 0.99999"
+    int8 = _check("tflite_int8", 0, 6000, {"mean": 0.97, "min": 0.5, "p1": 0.96})
+    assert int8 == ["112 px: mean cosine 0.9700 < 0.98", "8 px: mean cosine 0.9700 < 0.98"]
+    assert len(_check("tflite_int8", 0, 6000, {"mean": 0.99, "min": 0.5, "p1": 0.94})) == 2  # p1 at both sizes

@@ -8,7 +8,10 @@ from typing import Iterator, List, Tuple
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm")
+from lrfr_tf.data.images import load_image
+
+#: What ``read_image`` decodes (lrfr_tf.data.images reads JPEG and PNG, checked from the header first).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -16,37 +19,11 @@ def is_video(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """OpenCV's decoded BGR / BGRA / grayscale (+alpha) image, 8 or 16 bit -> RGB uint8 [H, W, 3]. Alpha is
-    dropped (the colour channels are kept as stored)."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    channels = image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
-    if channels == 2:  # gray + alpha
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
-    if channels == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def read_image(path: str) -> np.ndarray:
-    """An image file as RGB uint8; ValueError naming it when it cannot be read or decoded."""
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-65536:].tobytes():
-        raise ValueError(f"{path}: truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None or image.size == 0:
-        raise ValueError(f"{path}: not a decodable image (corrupt, truncated or an unknown format)")
-    return as_rgb_uint8(image)
+    """An image file as RGB uint8 [H, W, 3], with lrfr_tf's one OpenCV reader (``lrfr_tf.data.images.load_image``,
+    TF-free): grayscale replicated, 16 bit reduced to 8, an alpha channel dropped; ValueError naming the file
+    when it is truncated, corrupt, not JPEG/PNG or declares more than 50 megapixels."""
+    return load_image(path, alpha="drop")
 
 
 def list_images(folder: str) -> List[str]:
@@ -107,7 +84,7 @@ def video_frames(path: str) -> Tuple[int, Iterator[np.ndarray]]:
         try:
             frame = first
             while frame is not None:
-                yield as_rgb_uint8(frame)
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                 ok, frame = capture.read()
                 if not ok:
                     break

@@ -22,7 +22,8 @@ ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), (
 TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "litert", "cli_errors", "cli_logging", "provenance")
 #: Modules a TF-free part may use although some functions of theirs import TensorFlow when called (their TF paths;
 #: the edge runtime uses the NumPy ones): module -> those functions. Nothing else in them may import TF.
-TF_AT_CALL = {"lrfr_tf.preprocessing": ("normalize",), "lrfr_tf.data.images": ("decode_image",)}
+TF_AT_CALL = {"lrfr_tf.preprocessing": ("normalize",), "lrfr_tf.data.images": ("decode_image",),
+              "lrfr_tf.data.folders": ()}
 
 
 def _part(module: str) -> str:

@@ -116,7 +116,7 @@ def enroll() -> int:
                 image = read_image(path)
             except ValueError as e:
                 failed.append(path)
-                print(f"error: {e}", file=sys.stderr)
+                _say(f"error: {e}", sys.stderr)
                 continue
             if FLAGS.aligned:
                 embedding = embedder.embed(_aligned_input(image, embedder.preprocessing))[0]
@@ -177,7 +177,8 @@ def identify() -> int:
     failed, single = [], len(inputs) == 1
     frames = faces = 0
     start = time.perf_counter()
-    for path in inputs:
+    videos = any(is_video(p) for p in inputs)  # a video draws its own bar (one bar at a time)
+    for path in (inputs if single or videos else cli_logging.progress_bar(inputs, desc="identify", unit="image")):
         try:
             if is_video(path):
                 n_frames, n_faces = _identify_video(pipeline, gallery, path)
@@ -187,7 +188,7 @@ def identify() -> int:
             if single:
                 raise
             failed.append(path)
-            print(f"error: {e}", file=sys.stderr)
+            _say(f"error: {e}", sys.stderr)
             continue
         frames, faces = frames + n_frames, faces + n_faces
     seconds = time.perf_counter() - start
@@ -223,14 +224,22 @@ def _identify_video(pipeline, gallery, path):
     return n_frames, n_faces
 
 
+def _say(line: str, stream=None) -> None:
+    """A line on stdout (or ``stream``) that leaves an open progress bar intact."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=stream or sys.stdout)
+    (stream or sys.stdout).flush()
+
+
 def _print_faces(path, frame, faces):
     where = path if frame is None else f"{path}#{frame}"
     if FLAGS.json:
         record = {"input": path, **({} if frame is None else {"frame": frame}), "faces": [f.as_dict() for f in faces]}
-        print(json.dumps(record), flush=True)
+        _say(json.dumps(record))
         return
     if not faces:
-        print(f"{where}: no face", flush=True)
+        _say(f"{where}: no face")
     for i, face in enumerate(faces):
         d = face.decision
         x0, y0, x1, y1 = face.box
@@ -241,7 +250,7 @@ def _print_faces(path, frame, faces):
         else:
             similarity = "no gallery entry" if d.similarity is None else f"similarity {d.similarity:.3f}"
             verdict = f"{d.answer} ({similarity}, threshold {d.threshold:.2f})"
-        print(f"{where} face {i}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), {size}: {verdict}", flush=True)
+        _say(f"{where} face {i}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), {size}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import cv2
 import numpy as np
 
-from lrfr_tf.data.images import load_image
+from lrfr_tf.data.folders import IdentityFolder
+from lrfr_tf.data.images import IMAGE_EXTENSIONS, load_image
 
-#: What ``read_image`` decodes (lrfr_tf.data.images reads JPEG and PNG, checked from the header first).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -24,15 +23,6 @@ def read_image(path: str) -> np.ndarray:
     TF-free): grayscale replicated, 16 bit reduced to 8, an alpha channel dropped; ValueError naming the file
     when it is truncated, corrupt, not JPEG/PNG or declares more than 50 megapixels."""
     return load_image(path, alpha="drop")
-
-
-def list_images(folder: str) -> List[str]:
-    """Image files under ``folder`` (recursively), sorted."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
-    return found
 
 
 def list_inputs(path: str, what: str = "--input") -> List[str]:
@@ -52,19 +42,16 @@ def list_inputs(path: str, what: str = "--input") -> List[str]:
 
 
 def identity_folders(root: str, what: str = "--images") -> List[Tuple[str, List[str]]]:
-    """(identity, its image files) for each sub-folder of ``root`` holding images."""
-    if not os.path.isdir(root):
-        raise NotADirectoryError(f"{what}={root}: not a folder of identity folders")
-    people = []
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if os.path.isdir(folder):
-            images = list_images(folder)
-            if images:
-                people.append((name, images))
-    if not people:
-        raise ValueError(f"{what}={root}: no identity folders with images (expected {root}/<identity>/<image>)")
-    return people
+    """(identity, its image files) for each folder of ``root`` holding images (``lrfr_tf.data.folders``' reading
+    of the identity-per-folder layout; empty folders are skipped)."""
+    try:
+        folder = IdentityFolder(root, empty="skip")
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"{what}: {e}") from None
+    people: Dict[str, List[str]] = {}
+    for path, label in zip(folder.paths, folder.labels):
+        people.setdefault(folder.class_names[label], []).append(path)
+    return list(people.items())
 
 
 def video_frames(path: str) -> Tuple[int, Iterator[np.ndarray]]:

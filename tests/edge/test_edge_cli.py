@@ -157,3 +157,24 @@ def test_empty_galleries_and_unwritable_outputs(world, tmp_path):
     assert "--out=/proc/no/such/g.npz" in one_error_line(result) and "enroll:" not in result.stderr  # before any work
     result = edge("recognise", f"--model={world['model']}", cwd=tmp_path)
     assert "expected one command, enroll or identify" in one_error_line(result)
+
+
+def test_enroll_aligned_faces_without_detection(world, lfw_dir, tmp_path):
+    """--aligned: the faces of lfw/aligned112 are embedded as they are (the model's input already)."""
+    from lrfr_tf.edge.embedder import TFLiteEmbedder
+    from lrfr_tf.edge.gallery import load_gallery
+    from lrfr_tf.edge.inputs import read_image
+
+    people = tmp_path / "aligned"
+    for person in PEOPLE:
+        (people / person).mkdir(parents=True)
+        source = sorted((lfw_dir / "aligned112" / person).glob("*.jpg"))[0]
+        (people / person / source.name).write_bytes(source.read_bytes())
+    out = tmp_path / "aligned.npz"
+    result = edge("enroll", f"--model={world['model']}", f"--images={people}", f"--out={out}", "--aligned", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    gallery = load_gallery(str(out))
+    embedder = TFLiteEmbedder(world["model"])
+    expected = embedder.embed(np.stack([read_image(s) for s in gallery.sources]))
+    np.testing.assert_allclose(gallery.embeddings, expected, atol=1e-5)
+    assert gallery.names == sorted(PEOPLE)

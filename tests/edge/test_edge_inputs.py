@@ -46,8 +46,10 @@ def test_folders_and_videos(tmp_path):
     cv2.imwrite(str(tmp_path / "ann" / "1.png"), BGR)
     (tmp_path / "notes.txt").write_text("x")
     assert identity_folders(str(tmp_path)) == [("ann", [str(tmp_path / "ann" / "1.png")])]
-    with pytest.raises(ValueError, match="no identity folders"):
+    with pytest.raises(ValueError, match="--images: .*no identity folders"):
         identity_folders(str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="--images: .*no such dataset directory"):
+        identity_folders(str(tmp_path / "absent"))
     with pytest.raises(FileNotFoundError, match="no such file"):
         list_inputs(str(tmp_path / "absent.jpg"))
     video = str(tmp_path / "clip.avi")

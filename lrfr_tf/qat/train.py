@@ -108,7 +108,8 @@ def distill(qat_model, images: np.ndarray, targets: np.ndarray, preprocessing, s
         history.append(loss)
         step_var.assign(step + 1)
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}")
+        if progress:  # (a disabled bar cannot take a postfix)
+            bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}")
         if manager and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
             manager.save(checkpoint_number=step + 1)
     bar.close()

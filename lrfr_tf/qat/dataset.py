@@ -54,13 +54,9 @@ def write(path: str, data: Dict[str, np.ndarray], describe: Dict[str, object]) -
 
 
 def read(path: str) -> Dict[str, object]:
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            out = {k: d[k] for k in d.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such distillation set") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a distillation set .npz ({e})") from None
+    from lrfr_tf.qat.twin_spec import load_npz
+
+    out = load_npz(path, "distillation set")
     missing = {"images", "targets"} - set(out)
     if missing:
         raise ValueError(f"{path}: not a distillation set (no {sorted(missing)})")

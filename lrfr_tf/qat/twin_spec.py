@@ -82,15 +82,20 @@ def write(path: str, arch: Dict[str, Any], weights: Mapping[str, np.ndarray],
         np.savez(f, **arrays)
 
 
-def read(path: str) -> tuple:
-    """(architecture dict, {weight key: array}, check inputs or None, check embeddings or None)."""
+def load_npz(path: str, what: str, error=ValueError) -> Dict[str, np.ndarray]:
+    """Every array of an .npz (no pickles), or FileNotFoundError / ``error`` naming ``path`` and ``what``."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such twin file") from None
+        raise FileNotFoundError(f"{path}: no such {what}") from None
     except (OSError, ValueError) as e:
-        raise TwinSpecError(f"{path}: not a twin .npz file ({e})") from None
+        raise error(f"{path}: not a {what} .npz ({e})") from None
+
+
+def read(path: str) -> tuple:
+    """(architecture dict, {weight key: array}, check inputs or None, check embeddings or None)."""
+    arrays = load_npz(path, "twin file", TwinSpecError)
     if "architecture" not in arrays:
         raise TwinSpecError(f"{path}: not a twin file (no 'architecture' entry)")
     try:

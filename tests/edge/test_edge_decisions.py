@@ -1,11 +1,16 @@
 """Resolution-aware decisions on a hand-written threshold table."""
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 
 from lrfr_tf.edge import decisions
 from lrfr_tf.edge.alignment import TEMPLATE_112, umeyama
 from lrfr_tf.edge.decisions import Bucket, decide, parse_thresholds, thresholds_from_metadata
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 TABLE = [  # as the calibration writes it into the export metadata; 8-12 px abstains, 12-20 and >= 20 decide
     {"min_px": 20, "max_px": None, "threshold": 0.30, "far": 1e-3},
@@ -51,9 +56,16 @@ def test_metadata_thresholds_win_over_the_defaults():
     assert thresholds_from_metadata(None)[1] == "default"
 
 
-def test_default_table_starts_deciding_at_12_px():
+def test_default_table_starts_deciding_at_16_px():
     assert decide(11.5, "x", 1.0, decisions.DEFAULT_THRESHOLDS).answer == "too small"
-    assert decide(12.5, "x", 1.0, decisions.DEFAULT_THRESHOLDS).answer == "x"
+    assert decide(15.9, "x", 1.0, decisions.DEFAULT_THRESHOLDS).answer == "too small"
+    assert decide(16.0, "x", 1.0, decisions.DEFAULT_THRESHOLDS).answer == "x"
+
+
+def test_default_table_is_the_measured_one():
+    """DEFAULT_THRESHOLDS is what benchmarks/edge_default_thresholds.py measured and committed."""
+    measured = json.loads((REPO / "results" / "edge" / "default_thresholds.json").read_text())
+    assert [[b.min_px, b.max_px, b.threshold] for b in decisions.DEFAULT_THRESHOLDS] == measured["table"]
 
 
 @pytest.mark.parametrize("rows,match", [

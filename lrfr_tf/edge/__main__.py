@@ -149,15 +149,13 @@ def _largest(detections):
 
 
 def _aligned_input(image, preprocessing):
-    """An already aligned face (any size) -> [1, h, w, 3] at the model's input: centre crop, then resize."""
-    import cv2
+    """An already aligned face (the whole template frame, any size) -> [1, h, w, 3] at the model's input, through
+    the same warp as a detected face: its landmarks are the template's, scaled to the image."""
+    from lrfr_tf.edge.alignment import TEMPLATE_112, align
 
-    crop = preprocessing.apply_crop(cv2.resize(image, preprocessing.aligned_size[::-1], interpolation=cv2.INTER_AREA)
-                                    if image.shape[:2] != preprocessing.aligned_size else image)
-    h, w = preprocessing.size
-    if crop.shape[:2] != (h, w):
-        crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if crop.shape[0] > h else cv2.INTER_CUBIC)
-    return crop[None]
+    h, w = image.shape[:2]
+    face, _ = align(image, TEMPLATE_112 * [w / 112.0, h / 112.0], preprocessing)
+    return face[None]
 
 
 def identify() -> int:

@@ -5,8 +5,7 @@ MobileFaceNet: cosine >= 0.95 for at least 95% of the faces."""
 import numpy as np
 import pytest
 
-from conftest import mtcnn_landmarks, raw_files
-
+from benchmarks.edge_small_faces import raw_files, read_mtcnn_landmarks
 from lrfr_tf.edge.alignment import align
 from lrfr_tf.edge.inputs import read_image
 from lrfr_tf.edge.landmarks import LandmarkFinder
@@ -22,7 +21,7 @@ def parity_cosines(lfw_dir, pipeline, files, landmarks=None):
     """Cosine between the embedding of each raw image's central face, aligned on ``landmarks`` (a LandmarkFinder,
     "mtcnn" for the points of landmarks_250px.tsv, None for the pipeline's own), and that of its aligned112 twin;
     -1 for a missed face."""
-    embedder, mtcnn = pipeline.embedder, mtcnn_landmarks(lfw_dir) if landmarks == "mtcnn" else None
+    embedder, mtcnn = pipeline.embedder, read_mtcnn_landmarks(lfw_dir) if landmarks == "mtcnn" else None
     cosines = []
     for name in files:
         image = read_image(str(lfw_dir / "raw250" / name))

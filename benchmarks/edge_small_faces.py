@@ -62,15 +62,26 @@ LANDMARK_COLUMNS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right"
 EYE_MATCH = 0.25  # a detection's eyes within this fraction of the inter-ocular distance of the true ones
 
 
-def load_faces(lfw: Path):
-    """[(relative path, identity, RGB image, MTCNN points [5, 2])] of lfw/raw250."""
+def read_mtcnn_landmarks(lfw: Path) -> dict:
+    """{relative image path: MTCNN's five points [5, 2] in template order} from lfw/landmarks_250px.tsv (the
+    points lfw/aligned112 was made with)."""
     import csv
 
-    with open(lfw / "landmarks_250px.tsv", newline="") as f:
-        points = {r["file"]: np.array([[float(r[f"x_{k}"]), float(r[f"y_{k}"])] for k in LANDMARK_COLUMNS])
-                  for r in csv.DictReader(f, delimiter="\t")}
-    files = sorted(str(p.relative_to(lfw / "raw250")) for p in (lfw / "raw250").rglob("*.jpg"))
-    return [(f, f.split("/")[0], read_image(str(lfw / "raw250" / f)), points[f]) for f in files]
+    with open(Path(lfw) / "landmarks_250px.tsv", newline="") as f:
+        return {r["file"]: np.array([[float(r[f"x_{k}"]), float(r[f"y_{k}"])] for k in LANDMARK_COLUMNS])
+                for r in csv.DictReader(f, delimiter="\t")}
+
+
+def raw_files(lfw: Path) -> list:
+    """The images of lfw/raw250, relative to it, sorted."""
+    root = Path(lfw) / "raw250"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.jpg"))
+
+
+def load_faces(lfw: Path):
+    """[(relative path, identity, RGB image, MTCNN points [5, 2])] of lfw/raw250."""
+    points = read_mtcnn_landmarks(lfw)
+    return [(f, f.split("/")[0], read_image(str(lfw / "raw250" / f)), points[f]) for f in raw_files(lfw)]
 
 
 def face_px_of(points: np.ndarray) -> float:

@@ -331,7 +331,7 @@ def main(argv=None) -> int:
     p.add_argument("--latency_frames", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", default=str(REPO / "results/edge/frames"),
-                   help="Write two example frames (24 and 48 px faces) here ('' to skip).")
+                   help="Write example frames (16, 24 and 48 px faces) here ('' to skip).")
     p.add_argument("--quick", action="store_true", help="Smoke run: 24 faces, sizes 16 and 48, 6 latency frames.")
     p.add_argument("--plot_only", action="store_true")
     p.add_argument("--latency_only", action="store_true", help="Measure the latency again into the existing --out "
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     if args.examples and not args.quick:
         os.makedirs(args.examples, exist_ok=True)
-        for size in (24, 48):
+        for size in (16, 24, 48):
             frame, _ = make_frames(faces, size, args.faces_per_frame, args.seed)[0]
             cv2.imwrite(os.path.join(args.examples, f"faces_{size}px.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 92])

@@ -317,6 +317,16 @@ def plot(doc, path):
     plt.close(fig)
 
 
+def write_report(doc: dict, out: str, write_json: bool = True) -> int:
+    """The JSON (unless ``write_json`` is False), the table on stdout and the PNG beside the JSON."""
+    if write_json:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(doc, indent=1) + "\n")
+    print_table(doc)
+    plot(doc, os.path.splitext(out)[0] + ".png")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lfw", default=str(SHARED / "lfw"), help="LFW folder with raw250/ and landmarks_250px.tsv.")
@@ -337,12 +347,8 @@ def main(argv=None) -> int:
     p.add_argument("--latency_only", action="store_true", help="Measure the latency again into the existing --out "
                    "(e.g. on a quieter machine); the accuracy rows are kept.")
     args = p.parse_args(argv)
-    png = os.path.splitext(args.out)[0] + ".png"
     if args.plot_only:
-        doc = json.loads(Path(args.out).read_text())
-        print_table(doc)
-        plot(doc, png)
-        return 0
+        return write_report(json.loads(Path(args.out).read_text()), args.out, write_json=False)
     started = time.time()
     sizes = [16, 48] if args.quick else [int(s) for s in args.sizes.split(",")]
     methods = [m for m in args.landmarks.split(",") if m]
@@ -360,10 +366,7 @@ def main(argv=None) -> int:
                                          threads, args.latency_frames, doc["meta"]["faces_per_frame"], doc["meta"]["seed"],
                                          gallery, doc["meta"]["landmark_methods"][0])
         doc["meta"]["latency_loadavg"] = [load, os.getloadavg()]
-        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
-        print_table(doc)
-        plot(doc, png)
-        return 0
+        return write_report(doc, args.out)
     from importlib.metadata import version
 
     meta = dict(started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), quick=args.quick,
@@ -382,17 +385,14 @@ def main(argv=None) -> int:
                               gallery, methods[0]) if latency_frames else []
     meta.update(loadavg_end=os.getloadavg(), wall_s=time.time() - started, latency_loadavg=[load, os.getloadavg()])
     doc = dict(meta=meta, rows=rows, latency=latency)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    write_report(doc, args.out)
     if args.examples and not args.quick:
         os.makedirs(args.examples, exist_ok=True)
         for size in (16, 24, 48):
             frame, _ = make_frames(faces, size, args.faces_per_frame, args.seed)[0]
             cv2.imwrite(os.path.join(args.examples, f"faces_{size}px.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 92])
-    print_table(doc)
-    plot(doc, png)
-    print(f"wrote {args.out} and {png} in {time.time() - started:.0f} s")
+    print(f"wrote {args.out} and its .png in {time.time() - started:.0f} s")
     return 0
 
 

@@ -165,12 +165,31 @@ def equalize(model, calibration: np.ndarray, partial_exponent: float = 0.0, floo
     return scaled
 
 
+#: Clipping ratios (of max |w| per output channel) searched by ``int8_grid``.
+CLIP_RATIOS = np.linspace(0.5, 1.0, 51)
+
+
 def int8_grid(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
-    """``kernel`` rounded to symmetric per-output-channel int8 (scale max|w| / 127), as float."""
+    """``kernel`` rounded to symmetric per-output-channel int8, as float: per channel the scale c / 127 whose
+    clip c (a ratio in ``CLIP_RATIOS`` of max |w|) gives the least squared rounding + clipping error.
+
+    The converters set each channel's scale from max |w|; after snapping that is c, so the file holds exactly
+    this grid. Against plain max |w| / 127 it raised the weight-only int8 MobileFaceNet's 8 px min cosine over
+    500 LFW faces from 0.99886 to 0.99906 (gate 0.999; 14 px 0.99903 -> 0.99907)."""
     axes = (0, 1, 3) if depthwise else tuple(range(kernel.ndim - 1))
-    scale = np.abs(kernel).max(axis=axes, keepdims=True) / 127.0
-    scale = np.where(scale > 0, scale, 1.0)
-    return np.clip(np.round(kernel / scale), -127, 127) * scale
+    amax = np.abs(kernel).max(axis=axes, keepdims=True)
+    amax = np.where(amax > 0, amax, 1.0)
+    best, best_err = None, None
+    for ratio in CLIP_RATIOS:
+        scale = amax * ratio / 127.0
+        snapped = np.clip(np.round(kernel / scale), -127, 127) * scale
+        err = np.square(snapped - kernel).sum(axis=axes, keepdims=True)
+        if best is None:
+            best, best_err = snapped, err
+        else:
+            better = err < best_err
+            best, best_err = np.where(better, snapped, best), np.where(better, err, best_err)
+    return best
 
 
 def snap_weights(model, calibration: np.ndarray) -> int:

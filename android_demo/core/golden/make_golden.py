@@ -12,7 +12,7 @@ warp within one grey level), ``Preprocessing.normalize_numpy`` + ``litert.quanti
 Kotlin tests (``android_demo/core/src/test``) must reproduce them to 1e-5; ``tests/edge/test_android_golden.py``
 regenerates them in a temporary folder and fails when the committed files drift from the Python runtime.
 
-Files: ``alignment.json``, ``preprocessing.json``, ``warp.json``, ``decisions.json``, ``gallery.npz`` (+
+Files: ``alignment.json``, ``blazeface.json`` (detector post-processing), ``preprocessing.json``, ``warp.json``, ``decisions.json``, ``gallery.npz`` (+
 ``gallery_empty.npz``), ``bad/*.npz`` (files the Kotlin gallery reader refuses, made by NumPy's own writer;
 ``bad_galleries.json`` says what is wrong with each; Python's reader converts the float64, big-endian and
 Fortran-order ones) and ``model_plain.tflite`` / ``model_metadata.tflite`` (a graph-less flatbuffer without and
@@ -261,6 +261,55 @@ def tflite_files(out_dir):
     return metadata
 
 
+def blazeface_cases():
+    """BlazeFace post-processing on made-up raw outputs: anchors, decoding, weighted NMS, tiles, the choice
+    across passes and the five points from keypoints (``lrfr_tf.edge.detector`` / ``landmarks``)."""
+    from lrfr_tf.edge import detector
+    from lrfr_tf.edge.landmarks import five_points_from_keypoints
+
+    anchors = {}
+    for name, spec in detector.MODELS.items():
+        a = detector.ssd_anchor_centres(spec.input_size, spec.strides, spec.interpolated_scale_aspect_ratio)
+        anchors[name] = {"count": len(a), "sum": a.astype(np.float64).sum(0).tolist(), "rows": {str(i): a[i].tolist() for i in
+                         (0, 1, 2, 511, 512, len(a) - 1)}}
+    spec = detector.MODELS["full"]
+    a = detector.ssd_anchor_centres(spec.input_size, spec.strides, spec.interpolated_scale_aspect_ratio)
+    rng = np.random.default_rng(21)
+    raw_boxes = np.zeros((len(a), 16), np.float32)
+    raw_scores = np.full((len(a), 1), -8.0, np.float32)
+    for centre, size in (((60.0, 80.0), 30.0), ((130.0, 100.0), 12.0)):  # two faces, a cluster of anchors each
+        near = np.where(np.linalg.norm(a * 192 - np.array(centre), axis=1) < size / 2)[0]
+        for i in near:
+            offset = np.array(centre) - a[i] * 192
+            raw_boxes[i, 0:2] = offset + rng.normal(scale=1.0, size=2)
+            raw_boxes[i, 2:4] = size + rng.normal(scale=1.0, size=2)
+            eyes = np.array([[-0.2, -0.1], [0.2, -0.1], [0.0, 0.05], [0.0, 0.25], [-0.45, 0.0], [0.45, 0.0]]) * size
+            raw_boxes[i, 4:] = (offset + eyes + rng.normal(scale=0.5, size=(6, 2))).ravel()
+            raw_scores[i] = rng.uniform(-1.0, 4.0)
+    boxes, keypoints, scores = detector.decode(raw_boxes, raw_scores, a, spec.input_size, spec.min_score)
+    faces = detector.weighted_nms(boxes, keypoints, scores)
+    as_dict = lambda f: {"box": np.asarray(f.box, np.float64).tolist(), "keypoints": np.asarray(f.keypoints, np.float64).tolist(),
+                         "score": float(f.score)}
+    # passes: the faces as found (magnification 1), a blurred copy at 0.5 shifted a little, and a far-away face
+    shifted = [detector.Detection(f.box + 0.01, f.keypoints + 0.01, f.score + 0.01) for f in faces]
+    lone = [detector.Detection(np.array([0.8, 0.8, 0.9, 0.92]), np.full((6, 2), 0.85), 0.7)]
+    passes = [(0.5, shifted + lone), (1.0, faces)]
+    tiles = detector.tile_regions(640, 480, 192, 48)
+    probe_boxes = np.array([[150, 10, 180, 40], [191, 5, 230, 40], [200, 200, 300, 300], [500, 400, 560, 470]], np.float32)
+    inside = {f"{x0},{y0},{t}": detector.FaceDetector._inside_tile(None, probe_boxes, x0, y0, t, 640, 480).tolist()
+              for x0, y0, t in tiles[:6]}
+    hot = np.where(raw_scores[:, 0] != -8.0)[0]  # the other anchors: logit -8, raw boxes 0
+    return {"anchors": anchors, "background_logit": -8.0, "hot_anchors": hot.tolist(),
+            "hot_raw_boxes": raw_boxes[hot].tolist(), "hot_raw_scores": raw_scores[hot, 0].tolist(),
+            "decoded_count": int(len(scores)), "nms": [as_dict(f) for f in faces],
+            "passes": [[m, [as_dict(f) for f in p]] for m, p in passes],
+            "best_across_passes": [as_dict(f) for f in detector.best_across_passes(passes)],
+            "tiles_640x480_192_48": [list(map(int, t)) for t in tiles], "tiles_1000x190_192_48": [list(map(int, t)) for t in
+                                                                                              detector.tile_regions(1000, 190, 192, 48)],
+            "probe_boxes": probe_boxes.tolist(), "inside_tile": inside,
+            "five_points": [five_points_from_keypoints(f.keypoints).tolist() for f in faces]}
+
+
 def write_json(path, data):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -279,6 +328,7 @@ def main(argv=None):
     write_json(os.path.join(args.out, "decisions.json"), decision_cases(args.out))
     write_json(os.path.join(args.out, "bad_galleries.json"), bad_galleries(args.out))
     write_json(os.path.join(args.out, "tflite_metadata.json"), tflite_files(args.out))
+    write_json(os.path.join(args.out, "blazeface.json"), blazeface_cases())
     print(f"golden files written to {os.path.relpath(args.out)}")
     return 0
 

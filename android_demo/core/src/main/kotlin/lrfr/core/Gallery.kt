@@ -13,18 +13,56 @@ import java.util.zip.ZipFile
  * format version, inconsistent shapes, non-finite values, another model's sha256 or embedding size) and also any
  * array that is not little-endian float32 / int64 / unicode in C order (see [NpyArray]).
  */
-class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, embeddings: FloatArray, val sources: List<String>) {
-    /** Rows L2-normalised again (as `lrfr_tf.search.ExactIndex` does), [size] x [dim]. */
-    val embeddings: FloatArray
+class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, val embeddings: FloatArray, val sources: List<String>) {
+    /** Rows L2-normalised again for matching (as `lrfr_tf.search.ExactIndex` does), [size] x [dim]. */
+    private val unitRows: FloatArray
 
     init {
-        require(embeddings.size == names.size * dim && sources.size == names.size) { "gallery: ${names.size} names, ${sources.size} sources, ${embeddings.size} values of dim $dim" }
-        this.embeddings = FloatArray(embeddings.size)
+        require(dim > 0 && embeddings.size == names.size * dim && sources.size == names.size) {
+            "gallery: ${names.size} names, ${sources.size} sources, ${embeddings.size} values of dim $dim"
+        }
+        unitRows = FloatArray(embeddings.size)
         for (r in names.indices) {
             val row = ModelInput.l2Normalize(embeddings.copyOfRange(r * dim, (r + 1) * dim))
-            row.copyInto(this.embeddings, r * dim)
+            row.copyInto(unitRows, r * dim)
         }
     }
+
+    /** This gallery plus one row (an embedding enrolled on the phone, L2-normalised like `enroll`'s). */
+    fun withRow(name: String, embedding: FloatArray, source: String): Gallery {
+        require(embedding.size == dim) { "embedding of size ${embedding.size}, the gallery holds $dim-d embeddings" }
+        return Gallery(modelSha256, dim, names + name, embeddings + ModelInput.l2Normalize(embedding), sources + source)
+    }
+
+    /**
+     * Write the gallery as `lrfr_tf.edge.gallery.Gallery.save` does (an `.npz` whose members are byte for byte
+     * NumPy's `.npy` files: tested against the golden gallery), through `<file>.tmp`, renamed once complete, so
+     * `python -m lrfr_tf.edge identify --gallery=...` reads a gallery enrolled on the phone.
+     */
+    fun save(file: File) {
+        val tmp = File(file.path + ".tmp")
+        java.util.zip.ZipOutputStream(tmp.outputStream().buffered()).use { zip ->
+            fun member(key: String, bytes: ByteArray) {
+                zip.putNextEntry(java.util.zip.ZipEntry("$key.npy"))
+                zip.write(bytes)
+                zip.closeEntry()
+            }
+            member("format_version", NpyArray.write("<i8", intArrayOf(), longBytes(FORMAT_VERSION)))
+            member("model_sha256", NpyArray.strings(listOf(modelSha256), scalar = true))
+            member("embedding_dim", NpyArray.write("<i8", intArrayOf(), longBytes(dim.toLong())))
+            member("names", NpyArray.strings(names))
+            val data = java.nio.ByteBuffer.allocate(embeddings.size * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            embeddings.forEach { data.putFloat(it) }
+            member("embeddings", NpyArray.write("<f4", intArrayOf(names.size, dim), data.array()))
+            member("sources", NpyArray.strings(sources))
+        }
+        if (!tmp.renameTo(file)) {
+            tmp.delete()
+            throw java.io.IOException("could not write ${file.path}")
+        }
+    }
+
+    private fun longBytes(v: Long): ByteArray = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(v).array()
 
     val size: Int get() = names.size
     val identities: List<String> get() = names.toSortedSet().toList()
@@ -38,7 +76,7 @@ class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, em
         var bestScore = Double.NEGATIVE_INFINITY
         for (r in names.indices) {
             var s = 0.0
-            for (k in 0 until dim) s += q[k].toDouble() * embeddings[r * dim + k]
+            for (k in 0 until dim) s += q[k].toDouble() * unitRows[r * dim + k]
             if (s > bestScore) { bestScore = s; best = r }
         }
         return names[best] to bestScore

@@ -55,6 +55,37 @@ class NpyArray private constructor(val descr: String, val shape: IntArray, priva
             )
         }
 
+        /** A version 1.0 `.npy` file as NumPy 2 writes it: the header dict padded with spaces and a newline so the
+         *  data starts at a multiple of 64 bytes. */
+        fun write(descr: String, shape: IntArray, data: ByteArray): ByteArray {
+            val dims = when (shape.size) {
+                0 -> "()"
+                1 -> "(${shape[0]},)"
+                else -> shape.joinToString(", ", "(", ")")
+            }
+            val dict = "{'descr': '$descr', 'fortran_order': False, 'shape': $dims, }"
+            // NumPy >= 1.24 leaves room for the first axis to grow to 21 digits, then pads to 64 bytes
+            val growth = if (shape.isNotEmpty()) 21 - shape[0].toString().length else 0
+            val pad = 64 - ((10 + dict.length + growth + 1) % 64)
+            val header = dict + " ".repeat(growth + pad) + "\n"
+            val out = java.io.ByteArrayOutputStream(10 + header.length + data.size)
+            out.write(MAGIC)
+            out.write(byteArrayOf(1, 0, (header.length and 0xFF).toByte(), (header.length shr 8).toByte()))
+            out.write(header.toByteArray(Charsets.ISO_8859_1))
+            out.write(data)
+            return out.toByteArray()
+        }
+
+        /** A unicode array (`<U n`, n the longest string, at least 1) of [values]; [scalar]: shape () for one value. */
+        fun strings(values: List<String>, scalar: Boolean = false): ByteArray {
+            require(!scalar || values.size == 1) { "a scalar holds one string" }
+            val points = values.map { it.codePoints().toArray() }
+            val width = maxOf(1, points.maxOfOrNull { it.size } ?: 0)
+            val data = ByteBuffer.allocate(values.size * width * 4).order(ByteOrder.LITTLE_ENDIAN)
+            for (p in points) for (k in 0 until width) data.putInt(if (k < p.size) p[k] else 0)
+            return write("<U$width", if (scalar) intArrayOf() else intArrayOf(values.size), data.array())
+        }
+
         /** Parse one `.npy` file's bytes; [IllegalArgumentException] with the reason otherwise. */
         fun parse(bytes: ByteArray): NpyArray {
             require(bytes.size >= 10 && bytes.copyOfRange(0, 6).contentEquals(MAGIC)) { "not a .npy array (no \\x93NUMPY magic)" }

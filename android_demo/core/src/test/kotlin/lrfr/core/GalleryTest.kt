@@ -32,6 +32,26 @@ class GalleryTest {
     }
 
     @Test
+    fun savedGalleryIsNumpysFileMemberForMember() {
+        val gallery = Gallery.load(file, sha, 16)
+        val out = File.createTempFile("gallery", ".npz")
+        try {
+            gallery.save(out)
+            fun members(f: File) = java.util.zip.ZipFile(f).use { z ->
+                z.entries().asSequence().associate { it.name to z.getInputStream(it).use { s -> s.readBytes() }.toList() }
+            }
+            assertEquals(members(file), members(out))  // what np.savez wrote, byte for byte
+            val again = Gallery.load(out, sha, 16).withRow("eve", FloatArray(16) { it.toFloat() }, "phone")
+            again.save(out)
+            val read = Gallery.load(out, sha, 16)
+            assertEquals(gallery.names + "eve", read.names)
+            assertEquals("eve" to 1.0, read.bestMatch(FloatArray(16) { 2f * it }).let { it.first to Math.rint(it.second!! * 1e6) / 1e6 })
+        } finally {
+            out.delete()
+        }
+    }
+
+    @Test
     fun anotherModelsGalleryIsRefused() {
         val other = Gallery.sha256(File(Golden.dir, "model_metadata.tflite"))
         val e = expectRefusal { Gallery.load(file, other, 16) }

@@ -223,7 +223,7 @@ def percentiles(values):
 
 def measure_latency(faces, model, configs, threads, frames_count, per_frame, seed, gallery, landmark_method):
     """Per-stage latency of EdgePipeline.identify on 640x480 frames of 32 px faces."""
-    from lrfr_tf.edge.pipeline import EdgePipeline
+    from lrfr_tf.edge.edge_pipeline import EdgePipeline
 
     frames = make_frames(faces, 32, per_frame, seed + 1)
     frames = (frames * (frames_count // len(frames) + 1))[:frames_count]

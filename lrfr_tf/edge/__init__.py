@@ -21,7 +21,7 @@ from .detector import MODELS, Detection, FaceDetector
 from .embedder import TFLiteEmbedder
 from .gallery import Gallery, load_gallery
 from .landmarks import LandmarkFinder
-from .pipeline import STAGES, EdgePipeline, Face
+from .edge_pipeline import STAGES, EdgePipeline, Face
 
 __all__ = [
     "Bucket", "DEFAULT_THRESHOLDS", "Decision", "Detection", "EdgePipeline", "Face", "FaceDetector", "Gallery",

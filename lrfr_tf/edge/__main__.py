@@ -78,7 +78,7 @@ def _quiet_opencv():
 
 
 def _pipeline():
-    from lrfr_tf.edge.pipeline import EdgePipeline
+    from lrfr_tf.edge.edge_pipeline import EdgePipeline
 
     return EdgePipeline(FLAGS.model, FLAGS.detector, FLAGS.landmarks, FLAGS.num_threads, FLAGS.preprocessing,
                         FLAGS.tile_size, FLAGS.min_score)

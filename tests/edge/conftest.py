@@ -21,6 +21,6 @@ def raw_image(lfw_dir):
 
 @pytest.fixture(scope="session")
 def mobilefacenet_pipeline(mobilefacenet_tflite):
-    from lrfr_tf.edge.pipeline import EdgePipeline
+    from lrfr_tf.edge.edge_pipeline import EdgePipeline
 
     return EdgePipeline(str(mobilefacenet_tflite), detector="full", landmarks="mesh", num_threads=1)

@@ -45,7 +45,7 @@ def parity_cosines(lfw_dir, pipeline, files, landmarks=None):
     pytest.param("short", 1, marks=pytest.mark.slow),
 ])
 def test_raw_images_reproduce_the_aligned_embeddings(lfw_dir, mobilefacenet_tflite, detector, every):
-    from lrfr_tf.edge.pipeline import EdgePipeline
+    from lrfr_tf.edge.edge_pipeline import EdgePipeline
 
     pipeline = EdgePipeline(str(mobilefacenet_tflite), detector=detector, landmarks="mesh")
     files = raw_files(lfw_dir)

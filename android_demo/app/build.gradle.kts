@@ -23,12 +23,13 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions {
-        jvmTarget = "17"
-    }
     androidResources {
         noCompress += "tflite"  // the interpreter maps model files from the APK
     }
+}
+
+kotlin {
+    jvmToolchain(17)
 }
 
 dependencies {

@@ -95,7 +95,13 @@ class MainActivity : AppCompatActivity() {
                 val c = argb[i]
                 rgb[3 * i] = (c shr 16).toByte(); rgb[3 * i + 1] = (c shr 8).toByte(); rgb[3 * i + 2] = c.toByte()
             }
-            val faces = p.process(rgb, h, w)
+            val faces = try {
+                p.process(rgb, h, w)
+            } catch (e: IllegalArgumentException) {  // e.g. a model that outputs NaN: say so, keep the camera running
+                Log.e(TAG, "frame failed", e)
+                runOnUiThread { status.text = "frame failed: ${e.message}" }
+                return
+            }
             lastFaces = faces
             overlay.show(faces, w, h)
             val ms = SystemClock.elapsedRealtime() - start

@@ -67,9 +67,12 @@ class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, va
     val size: Int get() = names.size
     val identities: List<String> get() = names.toSortedSet().toList()
 
-    /** (identity, cosine similarity) of the best row for an embedding (normalised here); (null, null) when empty. */
+    /** (identity, cosine similarity) of the best row for an embedding (normalised here); (null, null) when empty.
+     *  A NaN/infinite or all-zero embedding is an [IllegalArgumentException], as `lrfr_tf.search` refuses it. */
     fun bestMatch(embedding: FloatArray): Pair<String?, Double?> {
         require(embedding.size == dim) { "embedding of size ${embedding.size}, the gallery holds $dim-d embeddings" }
+        require(embedding.all { it.isFinite() }) { "embedding contains NaN or inf" }
+        require(embedding.any { it != 0f }) { "embedding has zero norm and cannot be L2-normalised" }
         if (names.isEmpty()) return null to null
         val q = ModelInput.l2Normalize(embedding)
         var best = -1
@@ -174,6 +177,8 @@ class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, va
                 throw IllegalArgumentException("$name: $dim-d embeddings, the model makes $embeddingDim-d ones")
             }
             if (values.any { !it.isFinite() }) throw IllegalArgumentException("$name: embeddings hold NaN or infinite values (damaged gallery)")
+            val zero = (0 until names.size).firstOrNull { r -> (0 until dim).all { values[r * dim + it] == 0f } }
+            if (zero != null) throw IllegalArgumentException("$name: embedding row $zero is all zeros (damaged gallery)")
             return Gallery(sha, dim, names, values, sources)
         }
     }

@@ -52,6 +52,20 @@ class GalleryTest {
     }
 
     @Test
+    fun unusableEmbeddingsAreRefusedNotMatched() {
+        val gallery = Gallery.load(file, sha, 16)
+        assertTrue(expectRefusal { gallery.bestMatch(FloatArray(16) { if (it == 3) Float.NaN else 1f }) }.contains("NaN"))
+        assertTrue(expectRefusal { gallery.bestMatch(FloatArray(16)) }.contains("zero norm"))
+        val out = File.createTempFile("zero", ".npz")
+        try {
+            Gallery(sha, 4, listOf("a", "b"), FloatArray(8) { if (it < 4) 1f else 0f }, listOf("1", "2")).save(out)
+            assertTrue(expectRefusal { Gallery.load(out, sha, 4) }.contains("row 1 is all zeros"))
+        } finally {
+            out.delete()
+        }
+    }
+
+    @Test
     fun anotherModelsGalleryIsRefused() {
         val other = Gallery.sha256(File(Golden.dir, "model_metadata.tflite"))
         val e = expectRefusal { Gallery.load(file, other, 16) }

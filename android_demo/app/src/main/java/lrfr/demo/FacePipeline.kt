@@ -130,7 +130,7 @@ class EmbedderRt(context: Context, assetName: String, threads: Int = 2) {
 /** One face of a frame: where, how big, and who. */
 class FaceResult(val box: DoubleArray, val facePx: Double, val interOcularPx: Double, val embedding: FloatArray, val decision: Decision)
 
-/** detect -> five points -> align -> embed -> match -> decide, the steps of lrfr_tf.edge.pipeline (BlazeFace keypoints
+/** detect -> five points -> align -> embed -> match -> decide, the steps of lrfr_tf.edge.edge_pipeline (BlazeFace keypoints
  *  as landmarks: the app has no face-mesh pass). */
 class FacePipeline(val detector: FaceDetectorRt, val embedder: EmbedderRt, @Volatile var gallery: Gallery) {
     fun process(rgb: ByteArray, h: Int, w: Int): List<FaceResult> = detector.detect(rgb, h, w).map { det ->

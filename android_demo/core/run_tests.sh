@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 start=$(date +%s)
 KOTLIN_VERSION=2.2.21
-cache=${LRFR_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lrfr_tf}
+cache=${LRFR_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/lrfr_tf}
 build=$here/build
 
 unavailable() {

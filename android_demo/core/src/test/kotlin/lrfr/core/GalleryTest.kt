@@ -54,12 +54,12 @@ class GalleryTest {
     @Test
     fun unusableEmbeddingsAreRefusedNotMatched() {
         val gallery = Gallery.load(file, sha, 16)
-        assertTrue(expectRefusal { gallery.bestMatch(FloatArray(16) { if (it == 3) Float.NaN else 1f }) }.contains("NaN"))
-        assertTrue(expectRefusal { gallery.bestMatch(FloatArray(16)) }.contains("zero norm"))
+        assertTrue(Golden.refusal { gallery.bestMatch(FloatArray(16) { if (it == 3) Float.NaN else 1f }) }.contains("NaN"))
+        assertTrue(Golden.refusal { gallery.bestMatch(FloatArray(16)) }.contains("zero norm"))
         val out = File.createTempFile("zero", ".npz")
         try {
             Gallery(sha, 4, listOf("a", "b"), FloatArray(8) { if (it < 4) 1f else 0f }, listOf("1", "2")).save(out)
-            assertTrue(expectRefusal { Gallery.load(out, sha, 4) }.contains("row 1 is all zeros"))
+            assertTrue(Golden.refusal { Gallery.load(out, sha, 4) }.contains("row 1 is all zeros"))
         } finally {
             out.delete()
         }
@@ -68,9 +68,9 @@ class GalleryTest {
     @Test
     fun anotherModelsGalleryIsRefused() {
         val other = Gallery.sha256(File(Golden.dir, "model_metadata.tflite"))
-        val e = expectRefusal { Gallery.load(file, other, 16) }
+        val e = Golden.refusal { Gallery.load(file, other, 16) }
         assertTrue(e, "enrolled with another model (sha256 ${sha.take(12)}" in e && "enroll again" in e)
-        assertTrue(expectRefusal { Gallery.load(file, sha, 128) }.contains("16-d embeddings, the model makes 128-d ones"))
+        assertTrue(Golden.refusal { Gallery.load(file, sha, 128) }.contains("16-d embeddings, the model makes 128-d ones"))
     }
 
     @Test
@@ -91,7 +91,7 @@ class GalleryTest {
         )
         assertEquals(reasons.keys, described.keys)
         for ((name, reason) in reasons) {
-            val message = expectRefusal { Gallery.load(File(Golden.dir, "bad/$name"), sha, 4) }
+            val message = Golden.refusal { Gallery.load(File(Golden.dir, "bad/$name"), sha, 4) }
             assertTrue("$name: '$message' should say '$reason'", reason in message && "bad/$name" in message)
         }
     }
@@ -101,12 +101,12 @@ class GalleryTest {
         val header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".padEnd(117) + "\n"
         val bytes = byteArrayOf(0x93.toByte(), 'N'.code.toByte(), 'U'.code.toByte(), 'M'.code.toByte(), 'P'.code.toByte(), 'Y'.code.toByte(), 1, 0, 118, 0) +
             header.toByteArray() + ByteArray(16)
-        assertTrue(expectRefusal { NpyArray.parse(bytes) }.contains("too large"))
+        assertTrue(Golden.refusal { NpyArray.parse(bytes) }.contains("too large"))
         val ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }".padEnd(117) + "\n"
         val short = bytes.copyOfRange(0, 10) + ok.toByteArray() + ByteArray(12)
-        assertTrue(expectRefusal { NpyArray.parse(short) }.contains("needs 16 bytes, the file has 12"))
+        assertTrue(Golden.refusal { NpyArray.parse(short) }.contains("needs 16 bytes, the file has 12"))
         val huge = bytes.copyOfRange(0, 8) + byteArrayOf(0xFF.toByte(), 0xFF.toByte()) + ByteArray(20)
-        assertTrue(expectRefusal { NpyArray.parse(huge) }.contains("does not fit"))
+        assertTrue(Golden.refusal { NpyArray.parse(huge) }.contains("does not fit"))
         assertEquals(listOf(0f, 0f, 0f, 0f), NpyArray.parse(bytes.copyOfRange(0, 10) + ok.toByteArray() + ByteArray(16)).floats().toList())
     }
 
@@ -118,15 +118,5 @@ class GalleryTest {
         } catch (e: java.io.FileNotFoundException) {
             assertTrue(e.message!!.contains("no_such.npz: no such file"))
         }
-    }
-
-    private fun expectRefusal(block: () -> Unit): String {
-        try {
-            block()
-        } catch (e: IllegalArgumentException) {
-            return e.message!!
-        }
-        fail("no IllegalArgumentException")
-        throw AssertionError()
     }
 }

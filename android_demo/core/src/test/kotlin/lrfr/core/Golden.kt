@@ -57,6 +57,17 @@ object Golden {
         return out
     }
 
+    /** The message of the IllegalArgumentException [block] throws (fails the test when it throws none). */
+    fun refusal(block: () -> Unit): String {
+        try {
+            block()
+        } catch (e: IllegalArgumentException) {
+            return e.message!!
+        }
+        org.junit.Assert.fail("no IllegalArgumentException")
+        throw AssertionError()
+    }
+
     fun sha256(bytes: ByteArray): String =
         java.security.MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
 }

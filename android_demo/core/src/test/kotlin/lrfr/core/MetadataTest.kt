@@ -26,15 +26,15 @@ class MetadataTest {
         assertEquals("metadata", from)
         assertEquals(Decisions.parseThresholds(Golden.list(Golden.json("decisions.json")["hand_table"])), buckets)
         // the wrong input size, a foreign 112x112 model, a foreign model of another size
-        assertTrue(refusal { InputContract.resolve(metadata, null, 112, 112) }.contains("says 112x96"))
+        assertTrue(Golden.refusal { InputContract.resolve(metadata, null, 112, 112) }.contains("says 112x96"))
         assertEquals(Preprocessing.ARCFACE to "default", InputContract.resolve(null, null, 112, 112))
         assertEquals(Preprocessing.SPHEREFACE_112X96 to "flag", InputContract.resolve(null, Preprocessing.PRESETS["sphereface_112x96"], 112, 96))
-        assertTrue(refusal { InputContract.resolve(null, null, 128, 128) }.contains("no lrfr_tf export metadata"))
+        assertTrue(Golden.refusal { InputContract.resolve(null, null, 128, 128) }.contains("no lrfr_tf export metadata"))
     }
 
     @Test
     fun damagedOrForeignFilesAreRefusedNotCrashedOn() {
-        assertTrue(refusal { TfliteMetadata.read("not a model".toByteArray()) }.contains("not a TFLite flatbuffer"))
+        assertTrue(Golden.refusal { TfliteMetadata.read("not a model".toByteArray()) }.contains("not a TFLite flatbuffer"))
         // every truncation of the file: a clear refusal (or no metadata), never an index exception
         for (n in 8 until withMetadata.size step 7) {
             try {
@@ -57,15 +57,5 @@ class MetadataTest {
                 assertTrue(e.message!!.startsWith("JSON:"))
             }
         }
-    }
-
-    private fun refusal(block: () -> Unit): String {
-        try {
-            block()
-        } catch (e: IllegalArgumentException) {
-            return e.message!!
-        }
-        fail("no IllegalArgumentException")
-        throw AssertionError()
     }
 }

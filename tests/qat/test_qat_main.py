@@ -186,3 +186,35 @@ def test_cli_finish_without_a_trained_model_names_the_file(tmp_path, mobilefacen
     out = _cli("finish", f"--model={mobilefacenet_tflite}", f"--out={tmp_path}")
     assert out.returncode == 2
     assert f"{tmp_path}/qat_int8.tflite does not exist" in out.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow  # a SavedModel, its fp32 conversion and an AEQ calibration of a small model
+def test_aeq_static_int8_quantises_convs_and_keeps_prelu_float(tmp_path):
+    import keras
+
+    from lrfr_tf.eval.embedders import TFLiteEmbedder
+    from lrfr_tf.export.serving_graph import build_archive
+    from lrfr_tf.export.tflite import convert
+    from lrfr_tf.models import create_backbone
+    from lrfr_tf.qat import aeq
+
+    keras.utils.set_random_seed(0)
+    model = create_backbone("mobilefacenet", stem_channels=8, stages=((2, 8, 2, 2), (2, 16, 1, 2)), head_channels=16,
+                            embedding_dim=8)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (24, 112, 112, 3)).astype(np.float32)
+    model(x[:1])
+    build_archive(model, model.preprocessing).write_out(str(tmp_path / "sm"), verbose=False)
+    fp32 = convert(str(tmp_path / "sm"), "tflite_fp32")
+    assert aeq.signature_input(fp32) == ("embed_normalized", "images")
+    quantized = aeq.static_int8(fp32, x[:16])
+    ops = aeq.describe(quantized)
+    assert ops["integer_ops"].get("CONV_2D", 0) >= 5 and ops["integer_ops"].get("DEPTHWISE_CONV_2D", 0) >= 3
+    assert ops["float_ops"].get("PRELU", 0) >= 5  # AEQ 0.10 has no PRELU: it stays float between (de)quantise ops
+    path = tmp_path / "q.tflite"
+    path.write_bytes(quantized)
+    got = TFLiteEmbedder(str(path), model.preprocessing).embed(np.clip((x[16:] * 128 + 127.5), 0, 255))
+    ref = np.array(model(x[16:]))
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    cos = np.sum(got * ref, axis=1) / np.linalg.norm(got, axis=1)
+    assert cos.mean() > 0.9, cos

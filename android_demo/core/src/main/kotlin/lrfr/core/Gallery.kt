@@ -151,6 +151,10 @@ class Gallery(val modelSha256: String, val dim: Int, val names: List<String>, va
             }
             fun strings(key: String): List<String> =
                 try { arrays[key]!!.strings() } catch (e: IllegalArgumentException) { throw IllegalArgumentException("$name: $key: ${e.message}") }
+            for (key in listOf("names", "sources")) {
+                val shape = arrays[key]!!.shape
+                if (shape.size != 1) throw IllegalArgumentException("$name: $key: expected a 1-D array, got shape (${shape.joinToString()})")
+            }
 
             val version = scalarLong("format_version")
             if (version != FORMAT_VERSION) throw IllegalArgumentException("$name: gallery format version $version; this reader reads version $FORMAT_VERSION")

@@ -97,6 +97,34 @@ class GalleryTest {
     }
 
     @Test
+    fun namesMustBeOneDimensional() {
+        // the golden gallery with its names as a [5, 1] array (Python's reader would turn them into "['ann']")
+        val out = File.createTempFile("names2d", ".npz")
+        try {
+            java.util.zip.ZipFile(file).use { src ->
+                java.util.zip.ZipOutputStream(out.outputStream()).use { dst ->
+                    for (e in src.entries()) {
+                        dst.putNextEntry(java.util.zip.ZipEntry(e.name))
+                        var bytes = src.getInputStream(e).use { it.readBytes() }
+                        if (e.name == "names.npy") {
+                            val names = NpyArray.parse(bytes).strings()
+                            val width = names.maxOf { it.length }
+                            val data = java.nio.ByteBuffer.allocate(names.size * width * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                            for (n in names) for (k in 0 until width) data.putInt(if (k < n.length) n[k].code else 0)
+                            bytes = NpyArray.write("<U$width", intArrayOf(names.size, 1), data.array())
+                        }
+                        dst.write(bytes)
+                        dst.closeEntry()
+                    }
+                }
+            }
+            assertTrue(Golden.refusal { Gallery.load(out, sha, 16) }.contains("names: expected a 1-D array, got shape (5, 1)"))
+        } finally {
+            out.delete()
+        }
+    }
+
+    @Test
     fun npyHeaderIsCheckedBeforeDecoding() {
         val header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".padEnd(117) + "\n"
         val bytes = byteArrayOf(0x93.toByte(), 'N'.code.toByte(), 'U'.code.toByte(), 'M'.code.toByte(), 'P'.code.toByte(), 'Y'.code.toByte(), 1, 0, 118, 0) +

@@ -9,8 +9,11 @@ The gate data is ``--gate_data`` (default: what the export command uses, ``$LRFR
 LFW sample). Per recipe and format: gate passed or the failures, the per-size cosine against the source, the
 accuracy difference (points) and the file size. Writes ``--out`` (JSON) and the same name .png, prints a table.
 
-    python benchmarks/export_recipes.py --runs=/work/runs --train_missing       # ~1-2 h on 2 cores
+    python benchmarks/export_recipes.py --runs=runs/smoke --train_missing --exports=exports/recipes
     python benchmarks/export_recipes.py --plot_only                            # re-print and re-draw
+
+A recipe whose export already sits in ``--exports`` (NAME/<version>/export.json or a failed-* folder) is read, not
+redone, and the JSON is rewritten after every recipe, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -45,14 +48,23 @@ def smoke_train(name: str, workdir: Path, log: Path) -> int:
 
 
 def export(name: str, workdir: Path, out: Path, gate_data, log: Path) -> dict:
+    if _reports(out, name):
+        return summarize(name, out, {"export_rc": None, "export_s": None, "reused": True}, log)
     cmd = [sys.executable, "-m", "lrfr_tf.export", f"--model={workdir}", f"--out={out}", f"--name={name}"]
     if gate_data:
         cmd.append(f"--gate_data={gate_data}")
     t = time.time()
     with open(log, "w") as f:
         rc = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT).returncode
-    row = {"export_rc": rc, "export_s": round(time.time() - t, 1)}
-    reports = sorted(glob.glob(str(out / name / "*" / "export.json")), key=os.path.getmtime)
+    return summarize(name, out, {"export_rc": rc, "export_s": round(time.time() - t, 1)}, log)
+
+
+def _reports(out: Path, name: str) -> list:
+    return sorted(glob.glob(str(out / name / "*" / "export.json")), key=os.path.getmtime)
+
+
+def summarize(name: str, out: Path, row: dict, log: Path) -> dict:
+    reports = _reports(out, name)
     if not reports:
         row["error"] = Path(log).read_text(errors="replace").strip().splitlines()[-1:]
         return row
@@ -125,6 +137,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=str(REPO / "runs" / "smoke"), help="folder of per-recipe workdirs")
     ap.add_argument("--recipes", default="all", help="comma-separated recipe names, or all")
+    ap.add_argument("--exports", default=None, help="keep the exports here (default: a temporary folder); "
+                    "recipes already exported there are read, not redone")
     ap.add_argument("--gate_data", default=None, help="LFW-format folder for the gate (default: the export's)")
     ap.add_argument("--train_missing", action="store_true", help="smoke-train recipes without a workdir")
     ap.add_argument("--out", default=str(REPO / "results" / "export" / "recipes.json"))
@@ -144,6 +158,7 @@ def main() -> int:
                    "gate_data": args.gate_data or os.environ.get("LRFR_GATE_DATA") or "packaged LFW sample",
                    "recipes": {}}
         with tempfile.TemporaryDirectory() as tmp:
+            exports = Path(args.exports or tmp)
             for i, name in enumerate(names, 1):
                 workdir = runs / name
                 print(f"[{i}/{len(names)}] {name}", flush=True)
@@ -155,11 +170,12 @@ def main() -> int:
                     if rc:
                         results["recipes"][name] = {"error": f"smoke training failed (rc {rc}), see {name}.train.log"}
                         continue
-                results["recipes"][name] = export(name, workdir, Path(tmp), args.gate_data, runs / f"{name}.export.log")
+                results["recipes"][name] = export(name, workdir, exports, args.gate_data, runs / f"{name}.export.log")
                 row = results["recipes"][name]
-                print(f"  gate {'passed' if row.get('gate_passed') else 'FAILED'} in {row['export_s']:.0f} s", flush=True)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1, sort_keys=True))
+                how = f"read from {exports}" if row.get("reused") else f"in {row.get('export_s') or 0:.0f} s"
+                print(f"  gate {'passed' if row.get('gate_passed') else 'FAILED'} ({how})", flush=True)
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps(results, indent=1, sort_keys=True))
     print(table(results))
     plot(results, str(Path(args.out).with_suffix(".png")))
     return 0

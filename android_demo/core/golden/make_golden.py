@@ -12,7 +12,7 @@ warp within one grey level), ``Preprocessing.normalize_numpy`` + ``litert.quanti
 Kotlin tests (``android_demo/core/src/test``) must reproduce them to 1e-5; ``tests/edge/test_android_golden.py``
 regenerates them in a temporary folder and fails when the committed files drift from the Python runtime.
 
-Files: ``alignment.json``, ``blazeface.json`` (detector post-processing), ``preprocessing.json``, ``warp.json``, ``decisions.json``, ``gallery.npz`` (+
+Files: ``alignment.json``, ``blazeface.json`` (detector post-processing), ``detector_input.json`` (the detector's input per region), ``preprocessing.json``, ``warp.json``, ``decisions.json``, ``gallery.npz`` (+
 ``gallery_empty.npz``), ``bad/*.npz`` (files the Kotlin gallery reader refuses, made by NumPy's own writer;
 ``bad_galleries.json`` says what is wrong with each; Python's reader converts the float64, big-endian and
 Fortran-order ones) and ``model_plain.tflite`` / ``model_metadata.tflite`` (a graph-less flatbuffer without and
@@ -310,6 +310,49 @@ def blazeface_cases():
             "five_points": [five_points_from_keypoints(f.keypoints).tolist() for f in faces]}
 
 
+def detector_input_cases():
+    """The detector's input for regions of a frame (letterboxed whole frame: area averaging; tiles at 1:1, inside and
+    across the frame edge) and the map of a detection back to frame pixels, captured from ``FaceDetector._run``
+    with a stand-in interpreter (the input it is given, one made-up detection out)."""
+    from lrfr_tf.edge import detector
+
+    spec = detector.MODELS["short"]
+    anchors = detector.ssd_anchor_centres(spec.input_size, spec.strides, spec.interpolated_scale_aspect_ratio)
+    hot = 300
+    raw_boxes = np.zeros((1, len(anchors), 16), np.float32)
+    raw_boxes[0, hot] = [3.0, -2.0, 20.0, 24.0, -4.0, -3.0, 4.0, -3.0, 0.0, 1.0, 0.0, 5.0, -9.0, 0.0, 9.0, 0.0]
+    raw_scores = np.full((1, len(anchors), 1), -20.0, np.float32)
+    raw_scores[0, hot, 0] = 3.0
+
+    class Interpreter:
+        def set_tensor(self, index, value):
+            self.input = np.array(value)
+
+        def invoke(self):
+            pass
+
+        def get_tensor(self, index):
+            return raw_boxes if index == 1 else raw_scores
+
+    det = detector.FaceDetector.__new__(detector.FaceDetector)
+    det.spec, det.min_score, det.anchors = spec, spec.min_score, anchors
+    det._interpreter, det._input, det._boxes, det._scores = Interpreter(), {"index": 0}, 1, 2
+    image = synthetic_image(150, 200)
+    cases = []
+    for name, (x0, y0, side) in {"letterbox": (0, -25, 200), "wide_region": (-50, -60, 300),
+                                 "tile_inside": (20, 10, 128), "tile_across_edge": (100, 60, 128)}.items():
+        boxes, keypoints, scores = det._run(image, x0, y0, side)
+        pixels = np.rint((det._interpreter.input[0] + 1.0) * 127.5).astype(np.uint8)
+        shrunk = side > spec.input_size  # area averaging: all bytes (the Kotlin test allows one grey level)
+        cases.append({"name": name, "region": [x0, y0, side],
+                      "input": base64.b64encode(pixels.tobytes()).decode("ascii") if shrunk else None,
+                      "input_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
+                      "boxes": boxes.astype(np.float64).tolist(), "keypoints": keypoints.astype(np.float64).tolist(),
+                      "scores": scores.tolist()})
+    return {"model": "short", "image_size": [150, 200], "hot_anchor": hot, "hot_raw_box": raw_boxes[0, hot].tolist(),
+            "hot_logit": 3.0, "background_logit": -20.0, "cases": cases}
+
+
 def write_json(path, data):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -329,6 +372,7 @@ def main(argv=None):
     write_json(os.path.join(args.out, "bad_galleries.json"), bad_galleries(args.out))
     write_json(os.path.join(args.out, "tflite_metadata.json"), tflite_files(args.out))
     write_json(os.path.join(args.out, "blazeface.json"), blazeface_cases())
+    write_json(os.path.join(args.out, "detector_input.json"), detector_input_cases())
     print(f"golden files written to {os.path.relpath(args.out)}")
     return 0
 

@@ -60,15 +60,15 @@ class FaceDetectorRt(context: Context, private val model: BlazeFace.Model = Blaz
 
     private fun run(rgb: ByteArray, h: Int, w: Int, x0: Int, y0: Int, side: Int): List<BlazeFace.Detection> {
         val size = model.inputSize
-        val pixels = Alignment.warpAffine(rgb, h, w, BlazeFace.regionMatrix(x0, y0, side, size), size, size, replicate = false)
+        val region = BlazeFace.regionInput(rgb, h, w, x0, y0, side, size)  // [-1, 1], as lrfr_tf.edge makes it
         input.rewind()
-        for (b in pixels) input.putFloat((b.toInt() and 0xFF) / 127.5f - 1f)  // the graph's [-1, 1] input
+        for (v in region.tensor) input.putFloat(v)
         input.rewind(); rawBoxes.rewind(); rawScores.rewind()
         interpreter.runForMultipleInputsOutputs(arrayOf<Any>(input), mapOf<Int, Any>(boxesIndex to rawBoxes, scoresIndex to rawScores))
         rawBoxes.rewind(); rawScores.rewind()
         val boxes = FloatArray(anchors.size * 16).also { rawBoxes.asFloatBuffer().get(it) }
         val scores = FloatArray(anchors.size).also { rawScores.asFloatBuffer().get(it) }
-        return BlazeFace.decode(boxes, scores, anchors, size, model.minScore).map { BlazeFace.toImage(it, x0, y0, side) }
+        return BlazeFace.decode(boxes, scores, anchors, size, model.minScore).map(region::toImage)
     }
 }
 

@@ -70,14 +70,54 @@ object Alignment {
     }
 
     /**
+     * [rgb] ([h] x [w]) shrunk to [outH] x [outW] by area averaging: each output pixel the mean of the input area it
+     * covers (fractional pixels weighted by their overlap), rounded half to even: OpenCV's `resize(INTER_AREA)` for a
+     * shrink (golden test: identical bytes).
+     */
+    fun resizeArea(rgb: ByteArray, h: Int, w: Int, outH: Int, outW: Int): ByteArray {
+        require(h > 0 && w > 0 && rgb.size == h * w * 3) { "image: expected ${h}x${w}x3 bytes, got ${rgb.size}" }
+        require(outH in 1..h && outW in 1..w) { "resizeArea shrinks: ${h}x$w -> ${outH}x$outW" }
+        fun taps(nOut: Int, nIn: Int): Array<Pair<IntArray, DoubleArray>> {
+            val s = nIn.toDouble() / nOut
+            return Array(nOut) { o ->
+                val a = o * s; val b = (o + 1) * s
+                val first = Math.floor(a).toInt(); val last = minOf(Math.ceil(b).toInt(), nIn) - 1
+                val idx = IntArray(last - first + 1) { first + it }
+                idx to DoubleArray(idx.size) { maxOf(0.0, minOf(b, idx[it] + 1.0) - maxOf(a, idx[it].toDouble())) / s }
+            }
+        }
+        val tx = taps(outW, w); val ty = taps(outH, h)
+        // rows first: [h x outW] sums, then columns
+        val rows = DoubleArray(h * outW * 3)
+        for (y in 0 until h) for (x in 0 until outW) {
+            val (idx, wt) = tx[x]
+            for (c in 0 until 3) {
+                var v = 0.0
+                for (k in idx.indices) v += wt[k] * (rgb[(y * w + idx[k]) * 3 + c].toInt() and 0xFF)
+                rows[(y * outW + x) * 3 + c] = v
+            }
+        }
+        val out = ByteArray(outH * outW * 3)
+        for (y in 0 until outH) {
+            val (idx, wt) = ty[y]
+            for (x in 0 until outW) for (c in 0 until 3) {
+                var v = 0.0
+                for (k in idx.indices) v += wt[k] * rows[(idx[k] * outW + x) * 3 + c]
+                out[(y * outW + x) * 3 + c] = Math.rint(v).coerceIn(0.0, 255.0).toInt().toByte()
+            }
+        }
+        return out
+    }
+
+    /**
      * The aligned face: the [outH] x [outW] RGB image whose pixel (x, y) is the camera image [rgb] ([h] x [w],
      * interleaved RGB bytes) bilinearly sampled at `matrix^-1 (x, y)`, pixels outside the frame repeating the
-     * border ([replicate] false: black), rounded half to even: what OpenCV 5's `warpAffine(INTER_LINEAR, BORDER_REPLICATE)` computes for an
+     * border, rounded half to even: what OpenCV 5's `warpAffine(INTER_LINEAR, BORDER_REPLICATE)` computes for an
      * 8-bit image, so a face comes out as `lrfr_tf.edge.alignment.align` makes it (golden test: identical bytes;
      * OpenCV 4's fixed-point warp differs by a few grey levels on sharp edges). `align`'s pre-shrink of faces over
      * twice the model size (area averaging) is not done here: a camera app's faces are small; a big one aliases a bit.
      */
-    fun warpAffine(rgb: ByteArray, h: Int, w: Int, matrix: DoubleArray, outH: Int, outW: Int, replicate: Boolean = true): ByteArray {
+    fun warpAffine(rgb: ByteArray, h: Int, w: Int, matrix: DoubleArray, outH: Int, outW: Int): ByteArray {
         require(h > 0 && w > 0 && rgb.size == h * w * 3) { "image: expected ${h}x${w}x3 bytes, got ${rgb.size}" }
         require(outH > 0 && outW > 0) { "output size must be > 0" }
         val m = invert(matrix)
@@ -95,16 +135,9 @@ object Alignment {
                 val p00 = (cy0 * w + cx0) * 3; val p01 = (cy0 * w + cx1) * 3
                 val p10 = (cy1 * w + cx0) * 3; val p11 = (cy1 * w + cx1) * 3
                 val o = (y * outW + x) * 3
-                // replicate: outside pixels repeat the border; else they are 0 (cv2.BORDER_CONSTANT, value 0)
-                val xIn0 = fx0 >= 0 && fx0 <= w - 1; val xIn1 = fx0 + 1 >= 0 && fx0 + 1 <= w - 1
-                val yIn0 = fy0 >= 0 && fy0 <= h - 1; val yIn1 = fy0 + 1 >= 0 && fy0 + 1 <= h - 1
-                val in00 = replicate || (xIn0 && yIn0); val in01 = replicate || (xIn1 && yIn0)
-                val in10 = replicate || (xIn0 && yIn1); val in11 = replicate || (xIn1 && yIn1)
-                if (!replicate && !(in00 || in01 || in10 || in11)) continue
-                fun px(p: Int, inside: Boolean): Int = if (inside) rgb[p].toInt() and 0xFF else 0
                 for (c in 0 until 3) {
-                    val v = px(p00 + c, in00) * (1 - fx) * (1 - fy) + px(p01 + c, in01) * fx * (1 - fy) +
-                        px(p10 + c, in10) * (1 - fx) * fy + px(p11 + c, in11) * fx * fy
+                    val v = (rgb[p00 + c].toInt() and 0xFF) * (1 - fx) * (1 - fy) + (rgb[p01 + c].toInt() and 0xFF) * fx * (1 - fy) +
+                        (rgb[p10 + c].toInt() and 0xFF) * (1 - fx) * fy + (rgb[p11 + c].toInt() and 0xFF) * fx * fy
                     out[o + c] = Math.rint(v).coerceIn(0.0, 255.0).toInt().toByte()
                 }
             }

@@ -132,21 +132,47 @@ object BlazeFace {
         return arrayOf(re.copyOf(), le.copyOf(), nose.copyOf(), doubleArrayOf(mouth[0] - hx, mouth[1] - hy), doubleArrayOf(mouth[0] + hx, mouth[1] + hy))
     }
 
-    /**
-     * The 2x3 matrix mapping image pixels into the [inputSize] square model input for the square region
-     * (x0, y0, side) of the image (the whole frame letterboxed: x0 = -(side - w) / 2 ...). Warp the frame with it
-     * ([Alignment.warpAffine] with a zero border) and map decoded [0, 1] coordinates back with [toImage].
-     */
-    fun regionMatrix(x0: Int, y0: Int, side: Int, inputSize: Int): DoubleArray {
-        val s = inputSize.toDouble() / side
-        return doubleArrayOf(s, 0.0, -x0 * s, 0.0, s, -y0 * s)
+    /** The detector's input for a square region of the frame and the way back to frame pixels. */
+    class Region(val tensor: FloatArray, private val gainX: Float, private val gainY: Float, private val originX: Float,
+                 private val originY: Float, private val inputSize: Int) {
+        /** A detection in [0, 1] input coordinates -> frame pixels (float32 like the Python runtime). */
+        fun toImage(d: Detection): Detection {
+            fun x(u: Double) = ((u.toFloat() * inputSize / gainX) + originX).toDouble()
+            fun y(v: Double) = ((v.toFloat() * inputSize / gainY) + originY).toDouble()
+            return Detection(doubleArrayOf(x(d.box[0]), y(d.box[1]), x(d.box[2]), y(d.box[3])),
+                Array(NUM_KEYPOINTS) { doubleArrayOf(x(d.keypoints[it][0]), y(d.keypoints[it][1])) }, d.score)
+        }
     }
 
-    /** A detection in [0, 1] input coordinates -> image pixels, for the input made with [regionMatrix]. */
-    fun toImage(d: Detection, x0: Int, y0: Int, side: Int): Detection {
-        fun x(u: Double) = x0 + u * side
-        fun y(v: Double) = y0 + v * side
-        return Detection(doubleArrayOf(x(d.box[0]), y(d.box[1]), x(d.box[2]), y(d.box[3])),
-            Array(NUM_KEYPOINTS) { doubleArrayOf(x(d.keypoints[it][0]), y(d.keypoints[it][1])) }, d.score)
+    /**
+     * The [inputSize] square input (NHWC float, [-1, 1], -1 where the region leaves the frame) for the square region
+     * (x0, y0, side) of an RGB frame, as `FaceDetector._run` makes it: the part of the frame inside the region resized
+     * to `round(extent * inputSize / side)` pixels with area averaging when shrinking ([Alignment.resizeArea], OpenCV's
+     * INTER_AREA) and placed at the rounded offset. Enlarging (tiles smaller than the input) uses the bilinear warp
+     * (OpenCV's INTER_LINEAR rounds differently by a grey level or so).
+     */
+    fun regionInput(rgb: ByteArray, h: Int, w: Int, x0: Int, y0: Int, side: Int, inputSize: Int): Region {
+        val cx0 = maxOf(x0, 0); val cy0 = maxOf(y0, 0)
+        val cw = minOf(x0 + side, w) - cx0; val ch = minOf(y0 + side, h) - cy0
+        require(cw > 0 && ch > 0) { "region ($x0, $y0, $side) does not overlap the ${w}x$h frame" }
+        val crop = ByteArray(cw * ch * 3)
+        for (y in 0 until ch) System.arraycopy(rgb, ((cy0 + y) * w + cx0) * 3, crop, y * cw * 3, cw * 3)
+        val scale = inputSize.toDouble() / side
+        val outW = minOf(inputSize, maxOf(1, Math.rint(cw * scale).toInt()))
+        val outH = minOf(inputSize, maxOf(1, Math.rint(ch * scale).toInt()))
+        val resized = when {
+            outW == cw && outH == ch -> crop
+            scale < 1 -> Alignment.resizeArea(crop, ch, cw, outH, outW)
+            else -> Alignment.warpAffine(crop, ch, cw, doubleArrayOf(outW.toDouble() / cw, 0.0, 0.5 * outW / cw - 0.5,
+                0.0, outH.toDouble() / ch, 0.5 * outH / ch - 0.5), outH, outW)
+        }
+        val left = minOf(Math.rint((cx0 - x0) * scale).toInt(), inputSize - outW)
+        val top = minOf(Math.rint((cy0 - y0) * scale).toInt(), inputSize - outH)
+        val tensor = FloatArray(inputSize * inputSize * 3) { -1f }
+        for (y in 0 until outH) for (x in 0 until outW) for (c in 0 until 3) {
+            tensor[((top + y) * inputSize + left + x) * 3 + c] = (resized[(y * outW + x) * 3 + c].toInt() and 0xFF) / 127.5f - 1f
+        }
+        val gainX = (outW.toDouble() / cw).toFloat(); val gainY = (outH.toDouble() / ch).toFloat()  // NumPy: float64 / then float32
+        return Region(tensor, gainX, gainY, cx0 - left / gainX, cy0 - top / gainY, inputSize)
     }
 }

@@ -81,18 +81,42 @@ class BlazeFaceTest {
     }
 
     @Test
-    fun aRegionMapsIntoTheInputAndBack() {
-        // a 640x480 frame letterboxed into 192: side 640, the region starts 80 px above the frame
-        val m = BlazeFace.regionMatrix(0, -80, 640, 192)
-        val p = Alignment.apply(m, 320.0, 240.0)
-        assertEquals(96.0, p[0], 1e-9); assertEquals(96.0, p[1], 1e-9)
-        val d = BlazeFace.Detection(doubleArrayOf(0.5, 0.5, 0.6, 0.7), Array(6) { doubleArrayOf(0.5, 0.5) }, 0.9)
-        val back = BlazeFace.toImage(d, 0, -80, 640)
-        assertEquals(listOf(320.0, 240.0, 384.0, 368.0), back.box.toList())
-        // black outside the frame with replicate = false, the frame's pixels inside
-        val frame = ByteArray(4 * 4 * 3) { 200.toByte() }
-        val input = Alignment.warpAffine(frame, 4, 4, BlazeFace.regionMatrix(0, -2, 8, 8), 8, 8, replicate = false)
-        assertEquals(0, input[0].toInt() and 0xFF)  // row 0 lies above the frame
-        assertEquals(200, input[(5 * 8 + 2) * 3].toInt() and 0xFF)  // row 5 = frame row 3
+    fun detectorInputAndTheWayBackArePythons() {
+        val d = Golden.json("detector_input.json")
+        val (h, w) = Golden.doubles(d["image_size"]).let { it[0].toInt() to it[1].toInt() }
+        val image = Golden.syntheticImage(h, w)
+        val model = BlazeFace.SHORT
+        val anchors = BlazeFace.anchorCentres(model.inputSize, model.strides, model.interpolatedScaleAspectRatio)
+        val rawBoxes = FloatArray(anchors.size * 16)
+        val rawScores = FloatArray(anchors.size) { (d["background_logit"] as Number).toFloat() }
+        val hot = (d["hot_anchor"] as Number).toInt()
+        Golden.doubles(d["hot_raw_box"]).forEachIndexed { j, v -> rawBoxes[hot * 16 + j] = v.toFloat() }
+        rawScores[hot] = (d["hot_logit"] as Number).toFloat()
+        val cases = Golden.list(d["cases"]).map(Golden::map)
+        assertEquals(4, cases.size)
+        for (c in cases) {
+            val (x0, y0, side) = Golden.doubles(c["region"]).map { it.toInt() }
+            val region = BlazeFace.regionInput(image, h, w, x0, y0, side, model.inputSize)
+            val pixels = ByteArray(region.tensor.size) { Math.rint((region.tensor[it] + 1.0) * 127.5).toInt().toByte() }
+            val all = c["input"] as String?
+            if (all == null) {
+                assertEquals("${c["name"]} input bytes", c["input_sha256"], Golden.sha256(pixels))
+            } else {
+                val expected = java.util.Base64.getDecoder().decode(all)
+                var worst = 0; var differing = 0
+                for (i in pixels.indices) {
+                    val diff = Math.abs((pixels[i].toInt() and 0xFF) - (expected[i].toInt() and 0xFF))
+                    worst = maxOf(worst, diff); if (diff != 0) differing++
+                }
+                Golden.worst["detector input grey levels (max, ${c["name"]})"] = worst.toDouble()
+                assertTrue("${c["name"]}: up to $worst grey levels in $differing values", worst <= 1 && differing <= pixels.size / 1000)
+            }
+            val faces = BlazeFace.decode(rawBoxes, rawScores, anchors, model.inputSize, model.minScore).map(region::toImage)
+            assertEquals(1, faces.size)
+            val box = Golden.doubles(Golden.list(c["boxes"])[0])
+            val kps = Golden.points(Golden.list(c["keypoints"])[0])
+            for (j in 0 until 4) Golden.assertClose("detector box in frame pixels", box[j], faces[0].box[j])
+            for (k in 0 until 6) for (j in 0 until 2) Golden.assertClose("detector keypoints in frame pixels", kps[k][j], faces[0].keypoints[k][j])
+        }
     }
 }

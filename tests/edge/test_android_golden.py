@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import pathlib
+import warnings
 import zipfile
 
 import pytest
@@ -43,6 +44,27 @@ def assert_same(expected, actual, where="$"):
         assert expected == actual, f"{where}: {expected!r} vs {actual!r}"
 
 
+#: Pixels OpenCV computed (the warp of ``align``, the detector's area shrink): another major version of OpenCV rounds
+#: differently (4.x warps in fixed point), so there they are left out of the comparison, with a warning; the Kotlin
+#: tests always check the committed ones.
+OPENCV_PIXELS = {"warp.json": ("face", "opencv"), "detector_input.json": ("input", "input_sha256", "opencv")}
+
+
+def without_opencv_pixels(name, old, new):
+    if name not in OPENCV_PIXELS or old.get("opencv", "").split(".")[0] == new.get("opencv", "").split(".")[0]:
+        return old, new
+    warnings.warn(f"{name}: made with OpenCV {old.get('opencv')}, this is {new.get('opencv')}: its pixels are not compared")
+
+    def strip(doc):
+        if isinstance(doc, dict):
+            return {k: strip(v) for k, v in doc.items() if k not in OPENCV_PIXELS[name]}
+        if isinstance(doc, list):
+            return [strip(v) for v in doc]
+        return doc
+
+    return strip(old), strip(new)
+
+
 def zip_members(path):
     with zipfile.ZipFile(path) as z:  # member bytes, not the zip's own timestamps
         return {name: z.read(name) for name in sorted(z.namelist())}
@@ -63,7 +85,7 @@ def test_golden_files_are_the_ones_committed(regenerated):
     for name in fresh:
         new, old = regenerated / name, GOLDEN / name
         if name.endswith(".json"):
-            assert_same(json.loads(old.read_text()), json.loads(new.read_text()), name)
+            assert_same(*without_opencv_pixels(name, json.loads(old.read_text()), json.loads(new.read_text())), name)
         elif name == "bad/truncated.npz":  # half of a zip whose headers carry the time it was written
             assert old.stat().st_size == new.stat().st_size
         elif name.endswith(".npz") and zipfile.is_zipfile(new):

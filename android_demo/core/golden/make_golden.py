@@ -29,6 +29,7 @@ import math
 import os
 import sys
 
+import cv2
 import numpy as np
 
 from lrfr_tf.edge import decisions
@@ -129,7 +130,7 @@ def warp_case():
     image = synthetic_image(90, 120)
     points = landmarks(0.9, 20.0, 10.0, 5.0, 0.5, 7)  # partly outside the frame: the border is replicated
     face, matrix = align(image, points, ARCFACE)
-    return face, {"image_size": [90, 120], "landmarks": points.tolist(), "matrix": matrix.tolist(),
+    return face, {"opencv": cv2.__version__, "image_size": [90, 120], "landmarks": points.tolist(), "matrix": matrix.tolist(),
                   "face_shape": list(face.shape), "face": base64.b64encode(face.tobytes()).decode("ascii")}
 
 
@@ -349,7 +350,7 @@ def detector_input_cases():
                       "input_sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
                       "boxes": boxes.astype(np.float64).tolist(), "keypoints": keypoints.astype(np.float64).tolist(),
                       "scores": scores.tolist()})
-    return {"model": "short", "image_size": [150, 200], "hot_anchor": hot, "hot_raw_box": raw_boxes[0, hot].tolist(),
+    return {"opencv": cv2.__version__, "model": "short", "image_size": [150, 200], "hot_anchor": hot, "hot_raw_box": raw_boxes[0, hot].tolist(),
             "hot_logit": 3.0, "background_logit": -20.0, "cases": cases}
 
 

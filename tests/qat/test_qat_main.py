@@ -192,6 +192,7 @@ def test_cli_finish_without_a_trained_model_names_the_file(tmp_path, mobilefacen
 def test_aeq_static_int8_quantises_convs_and_keeps_prelu_float(tmp_path):
     import keras
 
+    from lrfr_tf import model_metadata
     from lrfr_tf.eval.embedders import TFLiteEmbedder
     from lrfr_tf.export.serving_graph import build_archive
     from lrfr_tf.export.tflite import convert
@@ -212,7 +213,7 @@ def test_aeq_static_int8_quantises_convs_and_keeps_prelu_float(tmp_path):
     assert ops["integer_ops"].get("CONV_2D", 0) >= 5 and ops["integer_ops"].get("DEPTHWISE_CONV_2D", 0) >= 3
     assert ops["float_ops"].get("PRELU", 0) >= 5  # AEQ 0.10 has no PRELU: it stays float between (de)quantise ops
     path = tmp_path / "q.tflite"
-    path.write_bytes(quantized)
+    path.write_bytes(model_metadata.embed_in_tflite(quantized, {"format": "tflite_int8"}))  # re-serialised: loads
     got = TFLiteEmbedder(str(path), model.preprocessing).embed(np.clip((x[16:] * 128 + 127.5), 0, 255))
     ref = np.array(model(x[16:]))
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)

@@ -85,6 +85,9 @@ def parse_thresholds(rows: Sequence[Dict[str, Any]], what: str = "thresholds") -
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "min_px" not in row or "threshold" not in row:
             raise ValueError(f"{what}[{i}]: expected {{min_px, max_px, threshold, far}}, got {row!r}")
+        numbers = [row.get(k) for k in ("min_px", "max_px", "threshold", "far")]
+        if any(isinstance(v, (bool, str)) for v in numbers):  # float(True) is 1.0, float("0.4") is 0.4: not numbers
+            raise ValueError(f"{what}[{i}]: non-numeric values in {row!r}")
         try:
             low = float(row["min_px"])
             high = None if row.get("max_px") is None else float(row["max_px"])
@@ -96,6 +99,8 @@ def parse_thresholds(rows: Sequence[Dict[str, Any]], what: str = "thresholds") -
             raise ValueError(f"{what}[{i}]: expected 0 <= min_px < max_px, got {row!r}")
         if threshold is not None and not -1.0 <= threshold <= 1.0:
             raise ValueError(f"{what}[{i}]: threshold {threshold} is not a cosine similarity in [-1, 1]")
+        if far is not None and not 0.0 <= far <= 1.0:
+            raise ValueError(f"{what}[{i}]: far {far} is not a rate in [0, 1]")
         buckets.append(Bucket(low, high, threshold, far))
     buckets.sort(key=lambda b: b.min_px)
     for a, b in zip(buckets, buckets[1:]):

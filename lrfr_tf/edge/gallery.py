@@ -88,15 +88,27 @@ def load_gallery(path: str, model_sha256: Optional[str] = None, embedding_dim: O
         if "allow_pickle" in str(e) or "pickled" in str(e):
             raise ValueError(f"{what}={path}: holds pickled objects; a gallery holds plain arrays") from None
         raise
+    damaged = f"{what}={path}: damaged gallery"
+    scalars = [fields[k] for k in ("format_version", "model_sha256", "embedding_dim")]
+    if any(f.ndim != 0 for f in scalars) or fields["format_version"].dtype.kind not in "iu" \
+            or fields["embedding_dim"].dtype.kind not in "iu" or fields["model_sha256"].dtype.kind != "U":
+        raise ValueError(f"{damaged} (format_version, model_sha256 and embedding_dim must be an integer, a string "
+                         "and an integer)")
     version = int(fields["format_version"])
     if version != FORMAT_VERSION:
         raise ValueError(f"{what}={path}: gallery format version {version}; this lrfr_tf reads version {FORMAT_VERSION}")
     sha, dim = str(fields["model_sha256"]), int(fields["embedding_dim"])
-    embeddings, names, sources = fields["embeddings"], [str(n) for n in fields["names"]], [str(s) for s in fields["sources"]]
+    embeddings = fields["embeddings"]
+    if embeddings.dtype.kind != "f" or fields["names"].ndim != 1 or fields["sources"].ndim != 1 \
+            or fields["names"].dtype.kind != "U" or fields["sources"].dtype.kind != "U":
+        raise ValueError(f"{damaged} (embeddings must be floats, names and sources 1-D strings)")
+    names, sources = [str(n) for n in fields["names"]], [str(s) for s in fields["sources"]]
     if embeddings.ndim != 2 or embeddings.shape[0] != len(names) or len(sources) != len(names) \
             or (len(names) and embeddings.shape[1] != dim):
-        raise ValueError(f"{what}={path}: damaged gallery ({len(names)} names, {len(sources)} sources, embeddings "
+        raise ValueError(f"{damaged} ({len(names)} names, {len(sources)} sources, embeddings "
                          f"{list(embeddings.shape)}, embedding_dim {dim})")
+    if len(names) and np.any(np.linalg.norm(embeddings.astype(np.float64), axis=1) == 0):
+        raise ValueError(f"{damaged} (an embedding row is all zeros)")
     if model_sha256 is not None and sha != model_sha256:
         raise ValueError(f"{what}={path}: enrolled with another model (sha256 {sha[:12]}..., --model is "
                          f"{model_sha256[:12]}...); enroll again with this model")

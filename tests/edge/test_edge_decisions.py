@@ -74,6 +74,9 @@ def test_default_table_is_the_measured_one():
     ([{"min_px": 16, "max_px": 12, "threshold": 0.3}], "min_px < max_px"),
     ([{"min_px": 12, "max_px": 16, "threshold": 3}], r"\[-1, 1\]"),
     ([{"min_px": 12, "max_px": 20, "threshold": 0.3}, {"min_px": 16, "max_px": 24, "threshold": 0.3}], "overlap"),
+    ([{"min_px": 12, "max_px": 16, "threshold": True}], "non-numeric"),   # float(True) would be 1.0
+    ([{"min_px": "12", "max_px": 16, "threshold": 0.3}], "non-numeric"),  # a numeric string is not a number
+    ([{"min_px": 12, "max_px": 16, "threshold": 0.3, "far": 2}], r"far 2.0 is not a rate"),
 ])
 def test_malformed_tables_are_refused(rows, match):
     with pytest.raises(ValueError, match=match):

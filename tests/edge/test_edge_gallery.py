@@ -66,3 +66,20 @@ def test_damaged_and_hostile_files_are_refused(tmp_path):
         load_gallery(str(mismatched))
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_gallery(str(tmp_path / "absent.npz"))
+
+
+@pytest.mark.parametrize("change, why", [
+    (dict(embedding_dim=np.array([8, 8])), "must be an integer"),          # was a TypeError traceback
+    (dict(format_version=np.array([1])), "must be an integer"),
+    (dict(format_version=np.str_("one")), "must be an integer"),           # was "invalid literal for int()"
+    (dict(embeddings=np.array([["a"] * 8])), "embeddings must be floats"),  # was a TypeError from np.isfinite
+    (dict(names=np.array([["x"]])), "names and sources 1-D strings"),      # was accepted as "['x']"
+    (dict(embeddings=np.zeros((1, 8), np.float32)), "all zeros"),           # was search's message without the file
+])
+def test_hostile_fields_are_one_error_naming_the_file(tmp_path, change, why):
+    path = tmp_path / "hostile.npz"
+    fields = dict(format_version=np.int64(1), model_sha256=np.str_("a"), embedding_dim=np.int64(8),
+                  embeddings=unit_rows(1), names=np.array(["x"]), sources=np.array(["s"]))
+    np.savez(path, **{**fields, **change})
+    with pytest.raises(ValueError, match=f"--gallery={path}: damaged gallery.*{why}"):
+        load_gallery(str(path))

@@ -339,6 +339,8 @@ def _throttled_tqdm():
 
     class ThrottledTqdm(tqdm):
         def refresh(self, *args, **kwargs):
+            if self.disable:  # a disabled bar has no clock and draws nothing
+                return False
             now = self._time()
             if now - getattr(self, "last_print_t", now) < self.mininterval:  # (unset while the bar is made)
                 return False

@@ -165,3 +165,14 @@ def test_command_line_names_the_module_not_its_file(monkeypatch):
     monkeypatch.setitem(sys.modules, "__main__", main)
     argv = ["/somewhere/lrfr_tf/train/__main__.py", "--recipe=bt", "--config.name=a b"]
     assert command_line(argv) == "python -m lrfr_tf.train --recipe=bt '--config.name=a b'"
+
+
+def test_a_disabled_bar_takes_postfix_updates_silently(capsys):
+    """``progress_bar(disable=True)`` (progress off) accepts the calls an enabled bar gets, and draws nothing."""
+    from lrfr_tf.cli_logging import progress_bar
+
+    bar = progress_bar(total=3, disable=True)
+    bar.set_postfix(faces_per_s=1.0)
+    bar.update(3)
+    bar.close()
+    assert capsys.readouterr().err == ""

@@ -53,6 +53,13 @@ def embed_in_tflite(model_bytes: bytes, metadata: Dict[str, Any], what: str = "m
     schema = _schema()
     check_tflite(model_bytes, what)
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_bytes, 0))
+    for buffer in model.buffers or []:  # buffers stored after the flatbuffer (offset/size, as ai-edge-quantizer
+        if buffer.offset > 1:           # writes them) move inside: re-packing would leave their offsets dangling
+            end = buffer.offset + buffer.size
+            if end > len(model_bytes):
+                raise ValueError(f"{what}: a constant buffer ends at byte {end} of {len(model_bytes)} (truncated file)")
+            buffer.data = list(model_bytes[buffer.offset:end])
+            buffer.offset, buffer.size = 0, 0
     model.metadata = [m for m in (model.metadata or []) if (m.name or b"") not in (METADATA_NAME, METADATA_NAME.encode())]
     buffer = schema.BufferT()
     buffer.data = list(to_json_bytes(metadata))

@@ -42,29 +42,7 @@ def static_int8(float_model: bytes, calibration: np.ndarray, signature: Optional
     samples = [{name: calibration[i:i + 1].astype(np.float32)} for i in range(len(calibration))]
     ranges = qt.calibrate({key: samples}, num_threads=2)
     result = qt.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
-    return inline_buffers(bytes(result.quantized_model))
-
-
-def inline_buffers(model_bytes: bytes) -> bytes:
-    """``model_bytes`` with every constant buffer stored inside the flatbuffer. AEQ 0.10 writes its buffers
-    after the flatbuffer (``Buffer.offset``/``size``); re-serialising such a file (as
-    ``lrfr_tf.model_metadata.embed_in_tflite`` does to add the metadata) would leave the offsets pointing
-    nowhere ("Constant buffer N specified an out of range offset")."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
-    moved = 0
-    for buffer in model.buffers or []:
-        if buffer.offset > 1:
-            buffer.data = np.frombuffer(model_bytes[buffer.offset:buffer.offset + buffer.size], np.uint8)
-            buffer.offset, buffer.size = 0, 0
-            moved += 1
-    if not moved:
-        return model_bytes
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return bytes(result.quantized_model)  # buffers after the flatbuffer: embed_in_tflite moves them inside
 
 
 def describe(model_bytes: bytes) -> Dict[str, object]:

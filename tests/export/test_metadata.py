@@ -62,3 +62,45 @@ def test_metadata_reader_imports_no_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def _with_buffers_outside(data: bytes) -> bytes:
+    """``data`` rewritten the way ai-edge-quantizer writes large models: constant buffers after the flatbuffer,
+    referenced by offset/size."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    def pack(model):
+        builder = flatbuffers.Builder(len(data) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    outside = [(b, bytes(bytearray(b.data))) for b in model.buffers if b.data is not None and len(b.data)]
+    assert outside, "the test model has a constant"
+    for b, _ in outside:
+        b.data, b.offset, b.size = None, 1 << 40, 1 << 40  # placeholders of the final field width
+    head = len(pack(model))
+    start = -(-head // 16) * 16
+    position = start
+    for b, payload in outside:
+        b.offset, b.size = position, len(payload)
+        position += len(payload)
+    packed = pack(model)
+    assert len(packed) == head
+    return packed + b"\0" * (start - head) + b"".join(p for _, p in outside)
+
+
+def test_buffers_after_the_flatbuffer_survive_the_metadata(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = _with_buffers_outside(_tiny_tflite(tmp_path))
+    for model in (data, model_metadata.embed_in_tflite(data, {"name": "x"})):
+        interp = Interpreter(model_content=model)
+        interp.allocate_tensors()
+        (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+        interp.set_tensor(inp["index"], np.array([[1, 2, 3, 4]], np.float32))
+        interp.invoke()
+        np.testing.assert_array_equal(interp.get_tensor(out["index"]), [[2, 4, 6, 8]])
+    with pytest.raises(ValueError, match="truncated file"):
+        model_metadata.embed_in_tflite(data[:-4], {"name": "x"})

@@ -204,39 +204,27 @@ def _degrader():
 
 
 def run_gate(source, saved_model_dir, tflite_files: Dict[str, str], data, num_threads=None, log=print) -> Dict[str, object]:
-    """Parity figures of every export against ``source`` (see ``lrfr_tf.export.parity``)."""
+    """Parity figures of every export against ``source`` (``lrfr_tf.export.parity.run_gate``): the SavedModel
+    through its uint8 ``serving_default`` signature, each .tflite through LiteRT."""
     import tensorflow as tf
 
-    from lrfr_tf.eval.embedders import KerasEmbedder, SavedModelEmbedder, TFLiteEmbedder
+    from lrfr_tf.eval.embedders import SavedModelEmbedder, TFLiteEmbedder
     from lrfr_tf.export import parity
 
-    if data is None:
-        raise ValueError("the parity gate needs gate data (an LFW-format folder)")
-    faces = parity.degraded_faces(data.faces())
-    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
-    ref_emb = {s: reference.embed(x) for s, x in faces.items()}
-    source_acc = parity.accuracies(reference, data)
-    log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
-    formats = {}
+    candidates = {}
     if saved_model_dir is not None:
         serving = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
-        emb = {s: np.concatenate([serving(images=tf.constant(x[i:i + 64]))["embedding"].numpy()
-                                  for i in range(0, len(x), 64)]) for s, x in faces.items()}
-        formats["saved_model"] = (emb, SavedModelEmbedder(saved_model_dir, source.preprocessing, name="saved_model"))
+
+        def serve(x):
+            return np.concatenate([serving(images=tf.constant(x[i:i + 64]))["embedding"].numpy()
+                                   for i in range(0, len(x), 64)])
+
+        candidates["saved_model"] = parity.Candidate(
+            SavedModelEmbedder(saved_model_dir, source.preprocessing, name="saved_model"), "saved_model", serve)
     for fmt, path in tflite_files.items():
-        embedder = TFLiteEmbedder(path, source.preprocessing, name=fmt, num_threads=num_threads)
-        formats[fmt] = ({s: embedder.embed(x) for s, x in faces.items()}, embedder)
-    results = {}
-    for fmt, (emb, embedder) in formats.items():
-        cos = {s: parity.cosine_stats(ref_emb[s], emb[s]) for s in PARITY_SIZES}
-        acc = parity.accuracies(embedder, data)
-        failures = parity.check(fmt, cos, acc, source_acc, data.low_res_name, data.pairs.num_pairs)
-        results[fmt] = {"cosine": {str(s): v for s, v in cos.items()}, "accuracy": acc, "failures": failures,
-                        "passed": not failures, "limits": GATES[fmt].__dict__,
-                        "accuracy_limit_floor_points": parity.pair_resolution(data.pairs.num_pairs)}
-        log(f"gate: {fmt}: {'ok' if not failures else 'FAILED ' + '; '.join(failures)}")
-    return {"source": {"name": source.name, "accuracy": source_acc}, "data": data.describe(), "formats": results,
-            "passed": all(r["passed"] for r in results.values())}
+        candidates[fmt] = parity.Candidate(TFLiteEmbedder(path, source.preprocessing, name=fmt, num_threads=num_threads),
+                                           fmt)
+    return parity.run_gate(source, candidates, data, log=log)
 
 
 def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds, preparation=None):

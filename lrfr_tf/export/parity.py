@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -125,6 +125,58 @@ def check(fmt: str, cosines: Dict[int, Dict[str, float]], acc: Dict[str, float],
             failures.append(f"{name}: accuracy {100 * acc[name]:.2f} vs source {100 * source_acc[name]:.2f} "
                             f"(|delta| {delta:.2f} > {limit} points)")
     return failures
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One export under the gate: ``embedder`` (a harness embedder) gives its accuracies and, unless
+    ``embed_faces`` is given (uint8 faces -> embeddings, e.g. a SavedModel's serving signature), its
+    per-image embeddings; it is held to ``GATES[gate_format]``."""
+    embedder: object
+    gate_format: str
+    embed_faces: Optional[Callable[[np.ndarray], np.ndarray]] = None
+
+
+def run_gate(source, candidates: Dict[str, Candidate], data: GateData, source_accuracy: Optional[Dict[str, float]] = None,
+             log: Callable[[str], None] = print, on_stage: Optional[Callable[[Dict[str, object]], None]] = None,
+             progress: bool = False) -> Dict[str, object]:
+    """The gate report of every candidate against ``source`` (an ``ExportSource``) on ``data``.
+
+    Stages: the per-image cosines of every candidate, then each candidate's accuracies; ``on_stage(report)``
+    runs after each, so a long run keeps what it has measured. ``source_accuracy``: the source's accuracies on
+    ``data`` measured before (only the candidates then go through the harness); None measures them here."""
+    from lrfr_tf.eval.embedders import KerasEmbedder
+
+    if data is None:
+        raise ValueError("the parity gate needs gate data (an LFW-format folder)")
+    faces = degraded_faces(data.faces())
+    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
+    ref_emb = {s: reference.embed(x) for s, x in faces.items()}
+    measured = source_accuracy is None
+    source_acc = accuracies(reference, data, progress) if measured else dict(source_accuracy)
+    log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
+    report = {"source": {"name": source.name, "accuracy": source_acc, "accuracy_measured_here": measured},
+              "data": data.describe(), "formats": {}, "passed": False}
+    for name, c in candidates.items():
+        embed = c.embed_faces or c.embedder.embed
+        cos = {s: cosine_stats(ref_emb[s], embed(x)) for s, x in faces.items()}
+        report["formats"][name] = {"cosine": {str(s): v for s, v in cos.items()}, "accuracy": None,
+                                   "gate": c.gate_format, "limits": GATES[c.gate_format].__dict__,
+                                   "accuracy_limit_floor_points": pair_resolution(data.pairs.num_pairs)}
+        log(f"gate: {name}: mean cosine " + "/".join(f"{v['mean']:.5f}" for v in cos.values()))
+        if on_stage:
+            on_stage(report)
+    for name, c in candidates.items():
+        r = report["formats"][name]
+        r["accuracy"] = accuracies(c.embedder, data, progress)
+        cos = {int(s): v for s, v in r["cosine"].items()}
+        r["failures"] = check(c.gate_format, cos, r["accuracy"], source_acc, data.low_res_name, data.pairs.num_pairs)
+        r["passed"] = not r["failures"]
+        log(f"gate: {name}: " + ("ok" if r["passed"] else "FAILED " + "; ".join(r["failures"])))
+        if on_stage:
+            on_stage(report)
+    report["passed"] = all(r["passed"] for r in report["formats"].values())
+    return report
 
 
 def pair_resolution(num_pairs: Optional[int]) -> float:

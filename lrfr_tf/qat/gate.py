@@ -21,44 +21,15 @@ GATE_FORMAT = "tflite_int8"
 def gate_routes(source, routes: Dict[str, str], data, num_threads: Optional[int] = None,
                 log: Callable[[str], None] = print, source_accuracy: Optional[Dict[str, float]] = None,
                 on_stage: Optional[Callable[[Dict[str, object]], None]] = None) -> Dict[str, object]:
-    """{route: .tflite path} -> a gate report shaped like ``lrfr_tf.export.exporter.run_gate``'s (``formats``
-    keyed by route), every route held to the ``tflite_int8`` gate.
-
-    Stages: the per-image cosines of every route first, then each route's accuracies; ``on_stage(report)`` is
-    called after each (a long run keeps what it has measured). ``source_accuracy``: the source's accuracies on
-    ``data`` measured before (e.g. by the export's float gate of the same source on the same data), so that
-    only the routes are run through the harness; None measures them here."""
-    from lrfr_tf.eval.embedders import KerasEmbedder, TFLiteEmbedder
+    """{route: .tflite path} -> the export's gate report (``lrfr_tf.export.parity.run_gate``, ``formats``
+    keyed by route), every route held to the ``tflite_int8`` limits."""
+    from lrfr_tf.eval.embedders import TFLiteEmbedder
     from lrfr_tf.export import parity
 
-    faces = parity.degraded_faces(data.faces())
-    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
-    ref_emb = {s: reference.embed(x) for s, x in faces.items()}
-    measured = source_accuracy is None
-    source_acc = parity.accuracies(reference, data, progress=True) if measured else dict(source_accuracy)
-    log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
-    report = {"source": {"name": source.name, "accuracy": source_acc, "accuracy_measured_here": measured},
-              "data": data.describe(), "formats": {}, "passed": False}
-    embedders = {route: TFLiteEmbedder(path, source.preprocessing, name=route, num_threads=num_threads)
-                 for route, path in routes.items()}
-    for route, embedder in embedders.items():
-        cos = {s: parity.cosine_stats(ref_emb[s], embedder.embed(x)) for s, x in faces.items()}
-        report["formats"][route] = {"cosine": {str(s): v for s, v in cos.items()}, "accuracy": None,
-                                    "limits": parity.GATES[GATE_FORMAT].__dict__, "gate": GATE_FORMAT}
-        log(f"gate: {route}: mean cosine " + "/".join(f"{v['mean']:.4f}" for v in cos.values()))
-        if on_stage:
-            on_stage(report)
-    for route, embedder in embedders.items():
-        r = report["formats"][route]
-        r["accuracy"] = parity.accuracies(embedder, data, progress=True)
-        cos = {int(s): v for s, v in r["cosine"].items()}
-        r["failures"] = parity.check(GATE_FORMAT, cos, r["accuracy"], source_acc, data.low_res_name)
-        r["passed"] = not r["failures"]
-        log(f"gate: {route}: " + ("ok" if r["passed"] else "FAILED " + "; ".join(r["failures"])))
-        if on_stage:
-            on_stage(report)
-    report["passed"] = all(r["passed"] for r in report["formats"].values())
-    return report
+    candidates = {route: parity.Candidate(TFLiteEmbedder(path, source.preprocessing, name=route,
+                                                         num_threads=num_threads), GATE_FORMAT)
+                  for route, path in routes.items()}
+    return parity.run_gate(source, candidates, data, source_accuracy, log, on_stage, progress=True)
 
 
 def metadata(source, name: str, model_bytes: bytes, quantization: Dict[str, object],

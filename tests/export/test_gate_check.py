@@ -37,3 +37,35 @@ def test_cosine_limits():
     int8 = _check("tflite_int8", 0, 6000, {"mean": 0.97, "min": 0.5, "p1": 0.96})
     assert int8 == ["112 px: mean cosine 0.9700 < 0.98", "8 px: mean cosine 0.9700 < 0.98"]
     assert len(_check("tflite_int8", 0, 6000, {"mean": 0.99, "min": 0.5, "p1": 0.94})) == 2  # p1 at both sizes
+
+
+def test_run_gate_holds_each_candidate_to_its_row_and_reports_each_stage():
+    """One gate for the export command and the QAT routes: the source itself passes the strictest row, a copy
+    with a corrupted weight fails it, cosines land before accuracies, and the one-pair floor is applied."""
+    import keras
+    import numpy as np
+
+    from conftest import SAMPLE_LFW, small_model
+    from lrfr_tf.eval.embedders import KerasEmbedder
+    from lrfr_tf.export.sources import ExportSource
+
+    model = small_model()
+    model(np.zeros((1, 112, 112, 3), np.float32))
+    broken = keras.models.clone_model(model)
+    broken.set_weights([w * (0.0 if i == 0 else 1.0) + (np.float32(0.3) if i == 0 else 0) for i, w in
+                        enumerate(model.get_weights())])
+    pre = KerasEmbedder(model).preprocessing
+    source = ExportSource(model, pre, "keras", "small.keras", "0" * 64, "small")
+    data = parity.GateData(str(SAMPLE_LFW), num_faces=40)
+    stages = []
+    report = parity.run_gate(source, {
+        "same": parity.Candidate(KerasEmbedder(model, pre, name="same"), "saved_model"),
+        "broken": parity.Candidate(KerasEmbedder(broken, pre, name="broken"), "tflite_int8"),
+    }, data, log=lambda _: None, on_stage=lambda r: stages.append(
+        [r["formats"][k]["accuracy"] is not None for k in r["formats"]]))
+    assert stages == [[False], [False, False], [True, False], [True, True]]
+    same, bad = report["formats"]["same"], report["formats"]["broken"]
+    assert same["passed"] and same["cosine"]["8"]["min"] > 0.99999 and same["accuracy"] == report["source"]["accuracy"]
+    assert not bad["passed"] and any("mean cosine" in f for f in bad["failures"])
+    assert same["accuracy_limit_floor_points"] == 100.0 / data.pairs.num_pairs and same["gate"] == "saved_model"
+    assert not report["passed"]

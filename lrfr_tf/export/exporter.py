@@ -132,14 +132,16 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
             preparation = tflite.write_quantization_source(source.model, pre, calibration, quantized_source)
             log(f"quantisation source prepared: {preparation}")
         tflite_files: Dict[str, str] = {}
+        conversion: Dict[str, Dict[str, object]] = {}
         os.makedirs(os.path.join(tmp, "tflite"), exist_ok=True)
         for fmt in formats:
             if fmt == "saved_model":
                 continue
             t = time.time()
+            conversion[fmt] = {}
             try:
                 data = tflite.convert(quantized_source if fmt in tflite.QUANTIZED_FORMATS else saved, fmt, calibration,
-                                      io_dtype=int8_io)
+                                      io_dtype=int8_io, info=conversion[fmt])
             except Exception as e:  # ConverterError: name the op the model needs, one line
                 if type(e).__name__ != "ConverterError":
                     raise
@@ -161,7 +163,7 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
             timings["gate_s"] = time.time() - t
             parity.plot(gate_report, os.path.join(tmp, "gate.png"))
         metadata = _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds,
-                                   preparation)
+                                   preparation, conversion)
         report = {"name": name, "version": version, "formats": metadata, "gate": gate_report,
                   "timings": timings, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with open(os.path.join(tmp, "export.json"), "w", encoding="utf-8") as f:
@@ -227,7 +229,8 @@ def run_gate(source, saved_model_dir, tflite_files: Dict[str, str], data, num_th
     return parity.run_gate(source, candidates, data, log=log)
 
 
-def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds, preparation=None):
+def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gate, tmp, thresholds, preparation=None,
+                    conversion=None):
     from lrfr_tf.export.serving_graph import SIGNATURES
     from lrfr_tf.export.tflite import describe_io, describe_quantization
 
@@ -259,7 +262,7 @@ def _write_metadata(source, name, formats, saved, tflite_files, gate_report, gat
                 "input": {"layout": "NHWC", "dtype": io["input"]["dtype"], "size": list(pre.size),
                           "contract": "normalized", "quantization": io["input"]["quantization"]},
                 "output_quantization": io["output"]["quantization"], "size_bytes": len(data),
-                "quantization": describe_quantization(fmt, preparation)}
+                "quantization": describe_quantization(fmt, preparation, (conversion or {}).get(fmt))}
         with open(path, "wb") as f:
             f.write(model_metadata.embed_in_tflite(data, meta, path))
         stem = os.path.splitext(path)[0]

@@ -16,7 +16,8 @@ Formats:
                   preparation below, under the gate's 0.999 (see ``WEIGHT_ONLY_REASON``);
   tflite_int8     full-integer: int8 weights (per-channel) and activations, int8 input and output
                   (``io_dtype="uint8"`` for uint8 I/O), calibrated on faces degraded across the
-                  resolutions the model serves (``calibration_faces``); every op runs in int8.
+                  resolutions the model serves (``calibration_faces``), activation ranges of least
+                  squared error (``lrfr_tf.export.activation_ranges``); every op runs in int8.
 
 The quantised formats are converted from a *prepared* copy of the model
 (``write_quantization_source``, ``lrfr_tf.export.equalization``): cross-layer equalisation of the
@@ -55,8 +56,10 @@ def calibration_inputs(faces: np.ndarray, preprocessing, degrade: Callable[[np.n
 
 
 def convert(saved_model_dir: str, fmt: str, calibration: Optional[np.ndarray] = None,
-            io_dtype: str = "int8", signature: str = "embed_normalized") -> bytes:
-    """The .tflite bytes of ``signature`` in format ``fmt``."""
+            io_dtype: str = "int8", signature: str = "embed_normalized", least_error_ranges: bool = True,
+            info: Optional[dict] = None) -> bytes:
+    """The .tflite bytes of ``signature`` in format ``fmt``. tflite_int8: activation ranges of least squared
+    error (``least_error_ranges``, else the calibrator's min/max); what was done is added to ``info``."""
     import tensorflow as tf
 
     if fmt not in TFLITE_FORMATS:
@@ -76,8 +79,26 @@ def convert(saved_model_dir: str, fmt: str, calibration: Optional[np.ndarray] = 
         converter.inference_input_type = tf.int8 if io_dtype == "int8" else tf.uint8
         converter.inference_output_type = converter.inference_input_type
         converter.representative_dataset = lambda: _representative(calibration)
+        if least_error_ranges:
+            return _int8_with_least_error_ranges(converter, calibration, converter.inference_input_type, info)
     data = converter.convert()
     return weight_only_int8(data) if fmt == "tflite_dynamic" else data
+
+
+def _int8_with_least_error_ranges(converter, calibration: np.ndarray, io_type, info: Optional[dict]) -> bytes:
+    """``converter.convert()`` of a full-integer converter, with the calibrator's min/max activation ranges
+    replaced by least-squared-error ones (``lrfr_tf.export.activation_ranges``) before quantising."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    from lrfr_tf.export.activation_ranges import set_least_error_ranges
+
+    converter._experimental_calibrate_only = True  # the float model with calibrated min/max per tensor
+    calibrated = converter.convert()
+    ranged, summary = set_least_error_ranges(calibrated, calibration)
+    if info is not None:
+        info.update(summary)
+    # what TFLiteConverter.convert() runs after calibrating (full integer: the int8 op set, int8/uint8 I/O)
+    return bytes(mlir_quantize(ranged, False, input_data_type=io_type, output_data_type=io_type))
 
 
 def weight_only_int8(float_model: bytes) -> bytes:
@@ -113,16 +134,18 @@ def write_quantization_source(model, preprocessing, calibration: np.ndarray, dir
     return {"equalized_pairs": pairs, "bias_corrected_convs": snapped, "calibration_inputs": int(len(calibration))}
 
 
-def describe_quantization(fmt: str, preparation: Optional[Dict[str, object]]) -> Optional[Dict[str, object]]:
+def describe_quantization(fmt: str, preparation: Optional[Dict[str, object]],
+                          conversion: Optional[Dict[str, object]] = None) -> Optional[Dict[str, object]]:
     """What a format's numbers are, for its metadata (None for the float formats)."""
     if fmt == "tflite_dynamic":
         return {"weights": "int8 per-channel symmetric", "activations": "float32", "compute": "float32",
                 "method": "weight-only (ai-edge-quantizer)", "why_not_hybrid": WEIGHT_ONLY_REASON,
                 "preparation": preparation}
     if fmt == "tflite_int8":
-        return {"weights": "int8 per-channel symmetric", "activations": "int8 per-tensor (calibrated)",
+        return {"weights": "int8 per-channel symmetric",
+                "activations": "int8 per-tensor, least-squared-error ranges over the calibration faces",
                 "compute": "int8, every op", "method": "full-integer post-training (TFLiteConverter)",
-                "preparation": preparation}
+                "preparation": preparation, "conversion": conversion or None}
     return None
 
 

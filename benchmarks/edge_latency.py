@@ -34,6 +34,12 @@ the input tensor, the SavedModel call, the response.
   python benchmarks/edge_latency.py --quick --out=/tmp/edge.json     # smoke run, ~5 min
   python benchmarks/edge_latency.py --work_dir=/tmp/edge             # keep the exports; a rerun reuses them
   python benchmarks/edge_latency.py --plot_only                      # re-print and re-draw from the JSON
+  python benchmarks/edge_latency.py --gate_data=../shared/data/lfw --calibration_data=../shared/data/celeba/aligned112 \
+      --work_dir=/tmp/edge      # the README's table: the pretrained export gated on full LFW in the same run
+
+With ``--gate_data`` the pretrained model's export runs the export's parity gate on that LFW-format folder
+and each model's row carries its gate figures (a format that fails the gate is measured all the same,
+from the ``failed-*`` folder the export keeps), so sizes, latencies and parity come from one run.
 """
 
 from __future__ import annotations
@@ -83,23 +89,31 @@ def relu_twin(prelu_model, path: str) -> None:
     relu.save(path)
 
 
-def complete_export(model_dir: str, formats) -> str | None:
-    """The newest version folder under ``model_dir`` exported with every one of ``formats``, else None."""
+def complete_export(model_dir: str, formats, gated: bool = False) -> str | None:
+    """The newest export folder under ``model_dir`` (a version, or with ``gated`` also a ``failed-*`` one) made
+    with every one of ``formats`` (and with ``gated``, with the parity gate run), else None."""
     if not os.path.isdir(model_dir):
         return None
-    versions = sorted((int(d) for d in os.listdir(model_dir) if d.isdigit()), reverse=True)
-    for v in versions:
-        report = os.path.join(model_dir, str(v), "export.json")
-        if os.path.isfile(report) and set(formats) <= set(json.loads(Path(report).read_text())["formats"]):
-            return os.path.join(model_dir, str(v))
-    return None
+    folders = [d for d in os.listdir(model_dir) if d.isdigit() or (gated and d.startswith("failed-"))]
+    found = []
+    for d in folders:
+        report = os.path.join(model_dir, d, "export.json")
+        if not os.path.isfile(report):
+            continue
+        doc = json.loads(Path(report).read_text())
+        if set(formats) <= set(doc["formats"]) and (doc.get("gate") is not None or not gated):
+            found.append((doc["created"], os.path.join(model_dir, d)))
+    return max(found)[1] if found else None
 
 
-def export_all(reference: str, work: str, calibration_count: int, log=print) -> dict:
-    """Export the pretrained model and its ReLU twin in every format (reusing complete exports in ``work``).
+def export_all(reference: str, work: str, calibration_count: int, log=print, gate_data=None,
+               calibration_dir: str | None = None) -> dict:
+    """Export the pretrained model and its ReLU twin in every format (reusing complete exports in ``work``);
+    with ``gate_data`` (a ``parity.GateData``) the pretrained model's export runs the parity gate on it.
 
-    Returns {"formats": exporter.FORMATS, "families": {family: {"dir": version folder, "reused": bool,
-    "created": time, "git": the checkout when it was exported (None if unknown), "timings": {...}}}}."""
+    Returns {"formats": exporter.FORMATS, "families": {family: {"dir": export folder, "reused": bool,
+    "created": time, "git": the checkout when it was exported (None if unknown), "timings": {...},
+    "gate": the gate report or None}}}."""
     from lrfr_tf.export import exporter
     from lrfr_tf.export.sources import load_source
 
@@ -108,12 +122,14 @@ def export_all(reference: str, work: str, calibration_count: int, log=print) -> 
     done = {}
     faces = pretrained = None
     for family, name in (("prelu", "mobilefacenet"), ("relu", "mobilefacenet_relu")):
-        found = complete_export(os.path.join(out, name), formats)
+        gated = gate_data is not None and family == "prelu"
+        found = complete_export(os.path.join(out, name), formats, gated)
         if found:
             report = json.loads(Path(found, "export.json").read_text())
             made_at = Path(found, GIT_AT_EXPORT)
             done[family] = {"dir": found, "reused": True, "timings": report["timings"], "created": report["created"],
-                            "git": json.loads(made_at.read_text()) if made_at.is_file() else None}
+                            "git": json.loads(made_at.read_text()) if made_at.is_file() else None,
+                            "gate": report.get("gate")}
             log(f"{name}: reusing {found}")
             continue
         pretrained = pretrained or load_source(reference, name="mobilefacenet")
@@ -124,17 +140,25 @@ def export_all(reference: str, work: str, calibration_count: int, log=print) -> 
             relu_twin(pretrained.model, keras_path)
             source = load_source(keras_path, name=name)
         if faces is None:
-            faces = exporter.load_calibration_faces(exporter.default_calibration_dir(), calibration_count,
-                                                    source.preprocessing.aligned_size)
-        log(f"{name}: exporting {', '.join(formats)} ({len(faces)} calibration faces)")
+            faces = exporter.load_calibration_faces(calibration_dir or exporter.default_calibration_dir(),
+                                                    calibration_count, source.preprocessing.aligned_size)
+        log(f"{name}: exporting {', '.join(formats)} ({len(faces)} calibration faces"
+            f"{', gate on ' + gate_data.root if gated else ''})")
         t = time.time()
-        report = exporter.export_model(source, out, name, formats, calibration_faces=faces, gate=False,
-                                       log=lambda m, name=name: log(f"  {name}: {m}"))
+        try:
+            report = exporter.export_model(source, out, name, formats, calibration_faces=faces, gate=gated,
+                                           gate_data=gate_data if gated else None,
+                                           log=lambda m, name=name: log(f"  {name}: {m}"))
+            path = report["path"]
+        except exporter.GateFailed as failed:  # measured all the same: the table says which formats fail
+            path = failed.where
+            report = json.loads(Path(path, "export.json").read_text())
+            log(f"{name}: the parity gate failed (kept in {path}):\n{failed}")
         git = git_state()
-        Path(report["path"], GIT_AT_EXPORT).write_text(json.dumps(git))
-        done[family] = {"dir": report["path"], "reused": False, "timings": report["timings"],
-                        "created": report["created"], "git": git}
-        log(f"{name}: exported in {time.time() - t:.0f} s -> {report['path']}")
+        Path(path, GIT_AT_EXPORT).write_text(json.dumps(git))
+        done[family] = {"dir": path, "reused": False, "timings": report["timings"],
+                        "created": report["created"], "git": git, "gate": report.get("gate")}
+        log(f"{name}: exported in {time.time() - t:.0f} s -> {path}")
     return {"formats": formats, "families": done}
 
 
@@ -151,7 +175,8 @@ def list_models(reference: str, exports: dict, work: str) -> list[dict]:
         for fmt in order:
             stem = os.path.splitext(os.path.basename(found[fmt]))[0]
             models.append(dict(name=stem, family=family, format=fmt, path=found[fmt],
-                               file=os.path.relpath(found[fmt], work)))
+                               file=os.path.relpath(found[fmt], work),
+                               gate=((info.get("gate") or {}).get("formats") or {}).get(fmt)))
     return models
 
 
@@ -493,6 +518,9 @@ def print_table(doc: dict) -> None:
             print(f"{'':<30} not delegated: {cov['not_delegated']}")
     print("ms per face; x ref = median / reference median (XNNPACK, same threads); the reference runs batch 2 "
           "(per face = per invoke / 2), the others batch 1")
+    if any(m.get("gate") for m in doc["models"]):
+        print()
+        print(readme_table(doc))
     for r in (doc.get("serving") or {}).get("rows", []):
         print(f"serving {doc['serving']['model']} batch {r['request_batch']:>2}, {r['clients']} clients: "
               f"{r['faces_per_s']:.1f} faces/s, request median {r['request_ms_median']:.0f} ms "
@@ -500,6 +528,41 @@ def print_table(doc: dict) -> None:
     for r in (doc.get("serving") or {}).get("stages", []):
         print(f"  one request of {r['request_batch']:>2} in-process: parse JSON {r['parse_ms_median']:.0f} ms, "
               f"SavedModel {r['model_ms_median']:.0f} ms, response {r['respond_ms_median']:.0f} ms")
+
+
+def readme_table(doc: dict) -> str:
+    """Markdown: per format of the pretrained model's export, size, parity (mean / min cosine to the source per
+    size, accuracy), gate verdict and latency, all from this run (the README's "Export and serve" table)."""
+    from lrfr_tf.export.parity import PARITY_SIZES
+
+    gate = doc["meta"]["gate"]["prelu"]
+    low = gate["data"]["protocols"][1]
+    src = gate["source"]["accuracy"]
+    ref = next(m for m in doc["models"] if m["family"] == "reference")
+    ms = lambda m, n: m["latency"]["xnnpack"][n]["ms_per_face_median"]  # noqa: E731
+    threads = [str(n) for n in doc["meta"]["threads"]]
+    lines = [f"| format | size | mean cosine to source {'/'.join(map(str, PARITY_SIZES))} px | min cosine | "
+             f"LFW 112 px | {low} | gate | ms/face {' / '.join(t + ' thr' for t in threads)} (x reference) |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| source (imported Keras) | | | | {100 * src['hr']:.2f} | {100 * src[low]:.2f} | | "
+             f"reference .tflite: {' / '.join(f'{ms(ref, n):.1f}' for n in threads)} |"]
+
+    def row(name, size, g, latency):
+        mean = " / ".join(f"{g['cosine'][str(s)]['mean']:.5f}" for s in PARITY_SIZES)
+        low_cos = " / ".join(f"{g['cosine'][str(s)]['min']:.5f}" for s in PARITY_SIZES)
+        acc = g["accuracy"]
+        verdict = "pass" if g["passed"] else "fail: " + "; ".join(g["failures"])
+        return (f"| {name} | {size} | {mean} | {low_cos} | {100 * acc['hr']:.2f} | {100 * acc[low]:.2f} | {verdict} | "
+                f"{latency} |")
+
+    if doc.get("saved_model_gate"):
+        lines.append(row("SavedModel", "", doc["saved_model_gate"], ""))
+    for m in doc["models"]:
+        if m["family"] == "prelu" and m.get("gate"):
+            latency = " / ".join(f"{ms(m, n):.1f} ({m['latency']['xnnpack'][n]['ratio_vs_reference']:.2f})"
+                                 for n in threads)
+            lines.append(row(m["format"], f"{m['size_bytes'] / 1e6:.2f} MB", m["gate"], latency))
+    return "\n".join(lines)
 
 
 def plot(doc: dict, path: str) -> None:
@@ -593,6 +656,10 @@ def main(argv=None) -> int:
     p.add_argument("--clients", type=int, default=4, help="Concurrent serving clients.")
     p.add_argument("--serve_seconds", type=float, default=None, help="Seconds per request batch (default 10, quick 2).")
     p.add_argument("--plot_only", action="store_true", help="Re-print the table and re-draw the PNG from --out.")
+    p.add_argument("--gate_data", default=None, help="LFW-format folder: gate the pretrained model's export on it "
+                   "(e.g. ../shared/data/lfw); default: no gate.")
+    p.add_argument("--calibration_data", default=None, help="Folder of aligned faces for int8 calibration (default: "
+                   "the packaged sample).")
     args = p.parse_args(argv)
     png = os.path.splitext(args.out)[0] + ".png"
     if args.plot_only:
@@ -608,6 +675,9 @@ def main(argv=None) -> int:
     batches = [int(b) for b in args.serve_batches.split(",") if b.strip()]
     if not os.path.isfile(args.reference):
         p.error(f"--reference: {args.reference} is not a file")
+    for flag in ("gate_data", "calibration_data"):
+        if getattr(args, flag) and not os.path.isdir(getattr(args, flag)):
+            p.error(f"--{flag}: {getattr(args, flag)} is not a directory")
 
     from importlib.metadata import version
 
@@ -629,8 +699,17 @@ def main(argv=None) -> int:
     work = args.work_dir or tempfile.mkdtemp(prefix="edge_latency_")
     os.makedirs(work, exist_ok=True)
     try:
-        exports = export_all(args.reference, work, calibration)
+        gate_data = None
+        if args.gate_data:
+            from lrfr_tf.export.parity import GateData
+
+            gate_data = GateData(args.gate_data)
+        exports = export_all(args.reference, work, calibration, gate_data=gate_data,
+                             calibration_dir=args.calibration_data)
         meta["formats"] = exports["formats"]
+        meta["gate"] = {family: {k: v for k, v in (e["gate"] or {}).items() if k != "formats"} or None
+                        for family, e in exports["families"].items()}
+        saved_model_gate = ((exports["families"]["prelu"].get("gate") or {}).get("formats") or {}).get("saved_model")
         meta["exports"] = {family: {k: e[k] for k in ("reused", "created", "git", "timings")}
                            for family, e in exports["families"].items()}
         models = list_models(args.reference, exports, work)
@@ -642,7 +721,7 @@ def main(argv=None) -> int:
         faces = prepare_images(faces_u8, Preprocessing(size=(112, 112)))
         timing = measure(models, faces, threads, runs, warmup, args.block)
         meta.update(timing)
-        doc = dict(meta=meta, models=models)
+        doc = dict(meta=meta, models=models, saved_model_gate=saved_model_gate)
         if batches:
             doc["serving"] = measure_serving(os.path.dirname(exports["families"]["prelu"]["dir"]),
                                              faces_u8.astype(np.uint8), batches, args.clients, seconds)

@@ -100,3 +100,32 @@ def test_measure_records_finite_figures_for_every_model_kernels_and_threads(tiny
     edge_latency.print_table(doc)
     edge_latency.plot(doc, str(tmp_path / "edge.png"))
     assert (tmp_path / "edge.png").stat().st_size > 0
+
+
+def test_gated_exports_are_found_in_failed_folders_and_tabled(tmp_path):
+    """--gate_data: an export whose gate failed (kept as failed-*) is reused and measured; the README table has
+    one row per format with the gate's figures and verdict from the same run."""
+    import json
+
+    formats = ["saved_model", "tflite_fp32"]
+    cos = {str(s): {"mean": 0.99, "min": 0.9, "p1": 0.95} for s in (112, 8, 14, 28)}
+    fmt_gate = lambda ok: {"cosine": cos, "accuracy": {"hr": 0.99, "cr_8": 0.6}, "passed": ok,  # noqa: E731
+                           "failures": [] if ok else ["8 px: mean cosine 0.9000 < 0.98"]}
+    gate = {"source": {"accuracy": {"hr": 0.99, "cr_8": 0.6}}, "data": {"protocols": ["hr", "cr_8"]},
+            "formats": {"saved_model": fmt_gate(True), "tflite_fp32": fmt_gate(False)}, "passed": False}
+    for folder, created, g in (("1", "2026-01-01", None), ("failed-2-x", "2026-01-02", gate)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "export.json").write_text(json.dumps({"formats": {f: {} for f in formats},
+                                                                   "created": created, "gate": g}))
+    assert edge_latency.complete_export(str(tmp_path), formats) == str(tmp_path / "1")
+    assert edge_latency.complete_export(str(tmp_path), formats, gated=True) == str(tmp_path / "failed-2-x")
+    latency = {"xnnpack": {"1": {"ms_per_face_median": 10.0, "ratio_vs_reference": 0.5}}}
+    doc = {"meta": {"threads": [1], "gate": {"prelu": gate}}, "saved_model_gate": gate["formats"]["saved_model"],
+           "models": [{"family": "reference", "latency": {"xnnpack": {"1": {"ms_per_face_median": 20.0}}}},
+                      {"family": "prelu", "format": "tflite_fp32", "size_bytes": 5_240_000, "latency": latency,
+                       "gate": gate["formats"]["tflite_fp32"]}]}
+    table = edge_latency.readme_table(doc).splitlines()
+    assert len(table) == 5 and "reference .tflite: 20.0" in table[2]
+    assert table[3].startswith("| SavedModel |") and "| pass |" in table[3]
+    assert table[4].startswith("| tflite_fp32 | 5.24 MB | 0.99000 / 0.99000") and "fail: 8 px: mean cosine" in table[4]
+    assert table[4].endswith("| 10.0 (0.50) |")

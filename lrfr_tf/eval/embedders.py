@@ -24,6 +24,7 @@ identity of the embedding function, used by reports and the embedding cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -151,7 +152,10 @@ class Embedder:
         return self._dim
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        """Run in batches of ``batch_size``, padding the last one; check the output is 2-D."""
+        return self._in_batches(x, self._infer)
+
+    def _in_batches(self, x: np.ndarray, infer) -> np.ndarray:
+        """``infer`` on batches of ``batch_size``, the last one padded with zeros; checks the output is 2-D."""
         n = x.shape[0]
         outs = []
         for start in range(0, n, self.batch_size):
@@ -159,7 +163,7 @@ class Embedder:
             pad = self.batch_size - chunk.shape[0]
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-            out = np.asarray(self._infer(chunk))
+            out = np.asarray(infer(chunk))
             if out.ndim != 2 or out.shape[0] != self.batch_size:
                 raise ValueError(
                     f"{self.name}: model output has shape {list(out.shape)} for a batch of {self.batch_size}; "
@@ -309,16 +313,25 @@ class TFLiteEmbedder(Embedder):
     A dynamic batch dimension (shape_signature -1) is resized to ``batch_size``;
     a fixed batch (e.g. [2, 112, 112, 3]) is used as is and the last batch padded.
     int8/uint8 inputs and outputs are (de)quantised with the tensor's scale and zero point.
+
+    ``num_threads`` (default: every core) one-thread interpreters each run a contiguous share of the batches
+    of an ``embed`` call, in parallel (LiteRT releases the GIL; a row's output does not depend on the other
+    rows of its batch). A graph with TOCO's decomposed PReLU runs as ``litert.fuse_decomposed_prelu``'s
+    copy when that copy gives bit-identical outputs on a probe batch (``graph`` says which one runs).
     """
 
     kind = "tflite"
 
     def __init__(self, path: str, preprocessing=None, flip=None, batch_size: int = 32, name: str | None = None, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+        from lrfr_tf.litert import fuse_decomposed_prelu
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: no such TFLite model")
-        interp = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count() or 1)
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        with open(path, "rb") as f:
+            data = f.read()
+        interp = self._open(data, None)
         ins, outs = interp.get_input_details(), interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError(f"{path}: model has {len(ins)} inputs and {len(outs)} outputs; an embedder needs one image input and one output")
@@ -327,12 +340,8 @@ class TFLiteEmbedder(Embedder):
             raise ValueError(f"{path}: input shape {shape}; expected [batch, H, W, 3]")
         if len(outs[0]["shape"]) != 2:
             raise ValueError(f"{path}: output shape {outs[0]['shape'].tolist()} is not 2-D; an embedder needs [batch, embedding_dim]")
-        if signature[0] == -1:
-            interp.resize_tensor_input(ins[0]["index"], [batch_size, *shape[1:]])
-            batch = batch_size
-        else:
-            batch = int(shape[0])
-        interp.allocate_tensors()
+        batch = batch_size if signature[0] == -1 else int(shape[0])
+        interp = self._open(data, batch if signature[0] == -1 else None)
         model_size = (int(shape[1]), int(shape[2]))
         pre, source = _resolve_preprocessing((as_preprocessing(preprocessing), "argument"), (sidecar_preprocessing(path), "sidecar"))
         if source == "default":
@@ -341,9 +350,33 @@ class TFLiteEmbedder(Embedder):
             raise ValueError(f"{path}: model input is {model_size[0]}x{model_size[1]} but the preprocessing says {pre.size}")
         super().__init__(name or os.path.splitext(os.path.basename(path))[0], pre, source, flip, batch)
         self.path = path
-        self._interp = interp
         self._in, self._out = interp.get_input_details()[0], interp.get_output_details()[0]
+        resize = batch if signature[0] == -1 else None
+        fused = fuse_decomposed_prelu(data, path)
+        if fused is not None and not self._same_outputs(interp, self._open(fused, resize)):
+            log.warning("%s: the fused-PReLU copy of the graph differs from the file's; running the file's graph", path)
+            fused = None
+        self.graph = "file" if fused is None else "fused_prelu"
+        self._interpreters = [self._open(fused or data, resize) for _ in range(num_threads or os.cpu_count() or 1)]
+        self._pool = None
         self._hash = None
+
+    @staticmethod
+    def _open(data: bytes, batch: int | None):
+        """A one-thread interpreter of ``data`` (batch resized to ``batch`` if given), tensors allocated."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_content=data, num_threads=1)
+        if batch is not None:
+            detail = interp.get_input_details()[0]
+            interp.resize_tensor_input(detail["index"], [batch, *detail["shape"].tolist()[1:]])
+        interp.allocate_tensors()
+        return interp
+
+    def _same_outputs(self, reference, candidate) -> bool:
+        """Bit-identical outputs of two interpreters on a seeded probe batch in [-1, 1]."""
+        probe = np.random.default_rng(0).uniform(-1.0, 1.0, (self.batch_size, *self.preprocessing.size, 3)).astype(np.float32)
+        return np.array_equal(self._invoke(reference, probe), self._invoke(candidate, probe))
 
     @property
     def model_hash(self) -> str:
@@ -351,12 +384,33 @@ class TFLiteEmbedder(Embedder):
             self._hash = sha256_file(self.path)
         return self._hash
 
-    def _infer(self, x):
+    def _invoke(self, interp, x):
         from lrfr_tf.litert import dequantize, quantize
 
-        self._interp.set_tensor(self._in["index"], quantize(x, self._in))
-        self._interp.invoke()
-        return dequantize(self._interp.get_tensor(self._out["index"]), self._out)
+        interp.set_tensor(self._in["index"], quantize(x, self._in))
+        interp.invoke()
+        return dequantize(interp.get_tensor(self._out["index"]), self._out)
+
+    def _infer(self, x):
+        return self._invoke(self._interpreters[0], x)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """Each interpreter runs a contiguous share of whole batches, in parallel threads."""
+        num_batches = -(-x.shape[0] // self.batch_size)
+        shares = [s for s in np.array_split(np.arange(num_batches), min(len(self._interpreters), num_batches)) if s.size]
+        if len(shares) <= 1:
+            return super()._forward(x)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(len(self._interpreters), thread_name_prefix=f"{self.name}-litert")
+        jobs = [self._pool.submit(self._in_batches, x[s[0] * self.batch_size : (s[-1] + 1) * self.batch_size],
+                                  functools.partial(self._invoke, interp))
+                for s, interp in zip(shares, self._interpreters)]
+        return np.concatenate([job.result() for job in jobs])
+
+    def describe(self) -> Dict[str, Any]:
+        return {**super().describe(), "graph": self.graph, "interpreters": len(self._interpreters)}
 
 
 def load_embedder(

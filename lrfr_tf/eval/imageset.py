@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -79,27 +80,58 @@ def embed_images(
 ) -> np.ndarray:
     """Embeddings of ``image_set[indices]`` degraded to ``size`` -> float32 [len(indices), D].
 
-    Only inputs not yet in ``cache`` are degraded and embedded (each once).
+    Only inputs not yet in ``cache`` are degraded and embedded (each once, by ``embed_inputs``).
     """
-    indices = np.asarray(indices, np.int64)
-    ids = [image_set.ids[i] for i in indices]
-    key = degradation.key(size, image_set.image_size)
-    fingerprint = embedder.fingerprint
-    todo_pos = cache.missing(fingerprint, key, ids)
-    todo: Dict[str, int] = {}
-    for pos in todo_pos:
-        todo.setdefault(ids[pos], int(indices[pos]))  # an image listed twice is embedded once
-    if todo:
-        images = image_set.images(progress)
-        order = list(todo.values())
-        bar = None
-        if progress:
-            from lrfr_tf.cli_logging import progress_bar
+    embed_inputs(embedder, image_set, {int(size): indices}, degradation, cache, progress, chunk)
+    return cache.get(embedder.fingerprint, degradation.key(size, image_set.image_size), [image_set.ids[i] for i in indices])
 
-            bar = progress_bar(total=len(order), desc=f"{embedder.name} @ {key}", unit="img", leave=False)
-        for start in range(0, len(order), chunk):
-            sel = order[start : start + chunk]
-            x = degradation(images[sel], size)
+
+def embed_inputs(
+    embedder: Embedder,
+    image_set: ImageSet,
+    requests: Dict[int, Sequence[int]],
+    degradation: ResolutionDegradation,
+    cache: EmbeddingCache,
+    progress: bool = True,
+    chunk: int = 256,
+) -> int:
+    """Put into ``cache`` every input of ``requests`` ({size: image indices}) it does not hold; returns how many.
+
+    Inputs that are one input (the same image file, sizes with the same degradation key) are embedded once.
+    One stream of chunks over every size and one progress bar; the next chunk is degraded in a background
+    thread while this one is embedded.
+    """
+    fingerprint = embedder.fingerprint
+    wanted: Dict[str, Dict[str, int]] = {}  # degradation key -> {image id: image index}
+    sizes: Dict[str, int] = {}
+    for size, indices in requests.items():
+        key = degradation.key(int(size), image_set.image_size)
+        sizes.setdefault(key, int(size))
+        for i in indices:
+            wanted.setdefault(key, {}).setdefault(image_set.ids[i], int(i))  # an image listed twice is embedded once
+    todo: Dict[str, List[int]] = {}
+    for key, by_id in wanted.items():
+        ids = list(by_id)
+        todo[key] = [by_id[ids[pos]] for pos in cache.missing(fingerprint, key, ids)]
+    chunks = [(key, order[start : start + chunk]) for key, order in todo.items() for start in range(0, len(order), chunk)]
+    total = sum(len(sel) for _, sel in chunks)
+    if not total:
+        return 0
+    images = image_set.images(progress)
+    bar = None
+    if progress:
+        from lrfr_tf.cli_logging import progress_bar
+
+        keys = [key for key, order in todo.items() if order]
+        only = keys[0] if len(keys) == 1 else f"{len(keys)} degradations"
+        bar = progress_bar(total=total, desc=f"{embedder.name} @ {only}", unit="img", leave=False)
+    with ThreadPoolExecutor(1, thread_name_prefix="degrade") as pool:
+        degrade = lambda k: pool.submit(degradation, images[chunks[k][1]], sizes[chunks[k][0]])  # noqa: E731
+        pending = degrade(0)
+        for k, (key, sel) in enumerate(chunks):
+            x = pending.result()
+            if k + 1 < len(chunks):
+                pending = degrade(k + 1)
             try:
                 emb = embedder.embed(x)
             except NonFiniteEmbeddingError as e:
@@ -108,6 +140,6 @@ def embed_images(
             cache.put(fingerprint, key, [image_set.ids[i] for i in sel], emb)
             if bar is not None:
                 bar.update(len(sel))
-        if bar is not None:
-            bar.close()
-    return cache.get(fingerprint, key, ids)
+    if bar is not None:
+        bar.close()
+    return total

@@ -18,7 +18,7 @@ from lrfr_tf.eval import protocols as P
 from lrfr_tf.eval.cache import EmbeddingCache
 from lrfr_tf.eval.degradation import ResolutionDegradation
 from lrfr_tf.eval.embedders import Embedder, load_embedder, sha256_file
-from lrfr_tf.eval.imageset import ImageSet, embed_images
+from lrfr_tf.eval.imageset import ImageSet, embed_images, embed_inputs
 from lrfr_tf.eval.verification import kfold_accuracy, roc_summary
 from lrfr_tf.provenance import recorded_path
 
@@ -57,6 +57,29 @@ class PairsData:
         }
 
 
+def check_protocol(data: PairsData, protocol: P.PairProtocol) -> None:
+    """ValueError naming the protocol unless every flip gives a size to each pair of ``data``."""
+    for s1, s2 in protocol.flips:
+        if s1.shape != (data.num_pairs,) or s2.shape != (data.num_pairs,):
+            raise ValueError(f"protocol {protocol.name}: sizes for {s1.size} pairs, but {data.pairs_file} has {data.num_pairs}")
+
+
+def flip_inputs(data: PairsData, sizes1: np.ndarray, sizes2: np.ndarray) -> Dict[int, np.ndarray]:
+    """{size: sorted distinct image indices seen at that size} when image 1 of pair i is at ``sizes1[i]`` and
+    image 2 at ``sizes2[i]``."""
+    return {int(s): np.unique(np.r_[data.idx1[sizes1 == s], data.idx2[sizes2 == s]]) for s in np.unique(np.r_[sizes1, sizes2])}
+
+
+def protocol_inputs(data: PairsData, protocols: Sequence[P.PairProtocol]) -> Dict[int, np.ndarray]:
+    """{size: distinct image indices} over every flip of every protocol: what they embed, each input once."""
+    out: Dict[int, np.ndarray] = {}
+    for protocol in protocols:
+        for s1, s2 in protocol.flips:
+            for size, indices in flip_inputs(data, s1, s2).items():
+                out[size] = np.union1d(out.get(size, indices[:0]), indices)
+    return out
+
+
 def pair_scores(
     embedder: Embedder,
     data: PairsData,
@@ -70,10 +93,9 @@ def pair_scores(
     dim = embedder.embedding_dim
     e1 = np.zeros((data.num_pairs, dim), np.float32)
     e2 = np.zeros((data.num_pairs, dim), np.float32)
-    for s in np.unique(np.r_[sizes1, sizes2]):
+    for s, need in flip_inputs(data, sizes1, sizes2).items():
         m1, m2 = sizes1 == s, sizes2 == s
-        need = np.unique(np.r_[data.idx1[m1], data.idx2[m2]])
-        emb = embed_images(embedder, data.image_set, need, int(s), degradation, cache, progress)
+        emb = embed_images(embedder, data.image_set, need, s, degradation, cache, progress)
         e1[m1] = emb[np.searchsorted(need, data.idx1[m1])]
         e2[m2] = emb[np.searchsorted(need, data.idx2[m2])]
     return np.sum(e1.astype(np.float64) * e2, axis=1)
@@ -94,9 +116,8 @@ def evaluate_protocol(
     mean and std (the mean equals the mean of the flips' accuracies).
     """
     scores, flips = [], []
+    check_protocol(data, protocol)
     for s1, s2 in protocol.flips:
-        if s1.shape != (data.num_pairs,) or s2.shape != (data.num_pairs,):
-            raise ValueError(f"protocol {protocol.name}: sizes for {s1.size} pairs, but {data.pairs_file} has {data.num_pairs}")
         sc = pair_scores(embedder, data, s1, s2, degradation, cache, progress)
         scores.append(sc)
         flips.append(kfold_accuracy(sc, data.labels, data.folds))
@@ -132,6 +153,11 @@ def evaluate_verification(
     names = [p.name for p in protocols]
     if len(set(names)) != len(names):
         raise ValueError(f"protocol names must be distinct, got {names}")
+    for protocol in protocols:
+        check_protocol(data, protocol)
+    # Every input of every protocol first, in one stream (full chunks, degradation overlapped); the protocols
+    # then read the cache.
+    embed_inputs(embedder, data.image_set, protocol_inputs(data, protocols), degradation, cache, progress)
     results, scores = {}, {}
     for done, protocol in enumerate(protocols, 1):  # one progress bar at a time: the embedding's, then a log line
         results[protocol.name], scores[protocol.name] = evaluate_protocol(embedder, data, protocol, degradation, cache, progress)

@@ -90,6 +90,9 @@ def test_recipe_smoke(name, tmp_path, caplog):
     check_fixed_batch_descent(trainer)
     summary = trainer.run()
     assert summary["step"] == trainer.total_steps == sum(s.steps for s in trainer.stages)
+    # one trace per stage: the fixed-batch steps above and every step of the run reuse it (no retracing)
+    assert {s.name: trainer._step_fns[s.index].experimental_get_tracing_count() for s in trainer.stages} == {
+        s.name: 1 for s in trainer.stages}
     for logs in (summary["first_loss"], summary["last_loss"]):
         assert logs and all(np.isfinite(v) for v in logs.values()), logs
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith(f"ckpt-{trainer.total_steps}")

@@ -26,3 +26,20 @@ def batch_mix(degradation, fraction: float):
 
     back_up = degrade.Degradation(list(degradation.ops) + [degrade.Resize()])  # no-op if already full size
     return degrade.BatchMix(back_up, fraction=fraction, exact=True)
+
+
+def flipped_with_views(views, flip: bool):
+    """``map_fn(features, seed)``: ``image`` flipped with probability 0.5 (``flip``), then each of ``views`` (from
+    ``lr_view``) written from it, one seed each: every view shares the face's flip."""
+    import tensorflow as tf
+
+    from lrfr_tf.train.method import flip_augment
+
+    def fn(features, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 1 + len(views))
+        features = flip_augment(features, seeds[0], flip)
+        for k, view in enumerate(views):
+            features = view(features, seeds[k + 1])
+        return features
+
+    return fn

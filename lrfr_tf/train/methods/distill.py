@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from lrfr_tf.train import views
-from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss, flip_augment,
+from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss,
                                   initialize_backbone, per_example)
 
 
@@ -65,16 +65,7 @@ class Distill(Method):
         return models["student"]
 
     def map_fn(self):
-        flip = bool(self.config.data.flip)
-
-        def fn(features, seed):
-            seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.views))
-            features = flip_augment(features, seeds[0], flip)
-            for k, view in enumerate(self.views):
-                features = view(features, seeds[k + 1])
-            return features
-
-        return fn
+        return views.flipped_with_views(self.views, bool(self.config.data.flip))
 
     def loss_terms(self, models, batch, trainable, needed):
         student, teacher = models["student"], models["teacher"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lrfr_tf.train import views
-from lrfr_tf.train.method import METHODS, RecognizerMethod, create_loss, flip_augment, per_example
+from lrfr_tf.train.method import METHODS, RecognizerMethod, create_loss, per_example
 
 
 @METHODS.register("siamese")
@@ -38,16 +38,7 @@ class Siamese(RecognizerMethod):
             raise ValueError(f"siamese.ce_branches must be 'all' or 'hr', got {self.ce_branches!r}")
 
     def map_fn(self):
-        flip = bool(self.config.data.flip)
-
-        def fn(features, seed):
-            seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.views))
-            features = flip_augment(features, seeds[0], flip)
-            for k, view in enumerate(self.views):
-                features = view(features, seeds[k + 1])
-            return features
-
-        return fn
+        return views.flipped_with_views(self.views, bool(self.config.data.flip))
 
     def loss_terms(self, models, batch, trainable, needed):
         backbone, head = models["backbone"], models["head"]

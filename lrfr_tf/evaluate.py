@@ -49,7 +49,7 @@ flags.DEFINE_string("degradation", None, "A degradation spec or preset (e.g. 'ca
 flags.DEFINE_integer("degradation_seed", 0, "Base seed of --degradation's per-image randomness.")
 flags.DEFINE_bool("round_to_uint8", False, "Round degraded images to integers before embedding (default: float input).")
 flags.DEFINE_integer("batch_size", None, "Batch size for models without a fixed batch (default 64; 32 for TFLite).")
-flags.DEFINE_integer("num_threads", None, "TFLite interpreter threads (default: all cores).")
+flags.DEFINE_integer("num_threads", None, "TFLite: one-thread interpreters run in parallel, each on a share of every batch (default: all cores).")
 flags.DEFINE_string("cache_dir", None, "Persist embeddings here (per model fingerprint) to skip them on re-runs.")
 flags.DEFINE_string("out", None, "Output directory.")
 flags.DEFINE_bool("save_scores", True, "Write the per-pair similarity scores to OUT/scores_<model>.npz.")

@@ -87,8 +87,13 @@ def file_records(
     shuffle: bool,
     repeat: bool,
     start_position: int,
+    element_fn: Optional[Callable[[Features], Features]] = None,
 ) -> tf.data.Dataset:
-    """Raw elements {position, index, label, path, contents} of files, permuted per epoch."""
+    """Raw elements {position, index, label, path, contents} of files, permuted per epoch.
+
+    ``element_fn(record)`` (e.g. decode and degrade) runs in the same parallel map as locating and
+    reading: one tf.data stage per element instead of three (each costs ~15 CPU us per element).
+    """
     n = len(paths)
     paths_t = tf.constant(list(paths), tf.string)
     labels_t = tf.constant(np.asarray(labels, np.int32))
@@ -100,10 +105,11 @@ def file_records(
 
     locate = _locator(n, indices_t, labels_t, paths_t, order_key, shuffle)
 
-    def read(record):
-        return {**record, "contents": tf.io.read_file(record["path"])}
+    def read(position):
+        record = locate(position)
+        record = {**record, "contents": tf.io.read_file(record["path"])}
+        return record if element_fn is None else element_fn(record)
 
-    positions = positions.map(locate)
     return positions.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -229,8 +235,6 @@ def make_dataset(
         paths = list(source.paths)
         keep, formats = verified_subset(paths, verify, None if resize else image_size, alpha)
         size_checked = formats is not None and resize is None
-        records = file_records([paths[i] for i in keep], np.asarray(source.labels)[keep], keep, order_key,
-                               shuffle, repeat, start_position)
 
     def element(record):
         features = {"image": _decode(record, image_size, resize, alpha, formats, size_checked), "label": record["label"],
@@ -239,7 +243,11 @@ def make_dataset(
             features = map_fn(features, fold_in(element_key, record["position"]))
         return features
 
-    ds = records.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if hasattr(source, "records"):
+        ds = records.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:  # locate, read, decode and map_fn in one parallel stage
+        ds = file_records([paths[i] for i in keep], np.asarray(source.labels)[keep], keep, order_key,
+                          shuffle, repeat, start_position, element_fn=element)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if batch_map_fn is not None:
         ds = ds.enumerate(start=start_step).map(

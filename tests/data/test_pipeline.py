@@ -75,6 +75,24 @@ def test_elements_are_the_right_images_and_labels(sample_faces):
     np.testing.assert_array_equal(batch["label"], sample_faces.labels[batch["index"]])
 
 
+def test_degraded_elements_are_the_map_fn_of_the_decoded_file_at_their_position_seed(sample_faces):
+    """Locating, reading, decoding and map_fn share one tf.data stage: element i of batch k is exactly
+    map_fn(decoded file, fold_in(element key, k * B + i)), as computed eagerly outside tf.data."""
+    from lrfr_tf.data import degrade
+    from lrfr_tf.data.pipeline import fold_in, seed_keys
+
+    views = degrade.parse("camera").map_fn()
+    batch_size, seed = 8, 5
+    batches = _take(make_dataset(sample_faces, batch_size=batch_size, seed=seed, map_fn=views, start_step=1), 2)
+    _, element_key, _ = seed_keys(seed)
+    for k, batch in enumerate(batches, start=1):
+        clean = images.load_images([sample_faces.paths[i] for i in batch["index"]], progress=False).astype(np.float32)
+        for i, image in enumerate(clean):
+            expected = views({"image": tf.constant(image)}, fold_in(element_key, k * batch_size + i))
+            np.testing.assert_array_equal(batch["lr"][i], expected["lr"].numpy())
+            np.testing.assert_array_equal(batch["image"][i], image)
+
+
 def test_single_unshuffled_pass_keeps_file_order_and_the_remainder(sample_faces):
     ds = make_dataset(sample_faces, batch_size=64, seed=0, shuffle=False, repeat=False, drop_remainder=False)
     batches = _take(ds, 100)

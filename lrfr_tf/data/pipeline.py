@@ -257,6 +257,9 @@ def make_dataset(
         )
     options = tf.data.Options()
     options.deterministic = True
+    # No autotuning: on these CPU-bound maps it settles on one call per core (what AUTOTUNE means without it)
+    # and its bookkeeping cost ~6% of the CPU per image (camera preset, 2 cores: 678 -> 635 us).
+    options.autotune.enabled = False
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 

@@ -99,6 +99,7 @@ def test_single_unshuffled_pass_keeps_file_order_and_the_remainder(sample_faces)
     assert [len(b["index"]) for b in batches] == [64, 64, 64, 64, 44]
     np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches]), np.arange(300))
     assert ds.options().deterministic is True
+    assert ds.options().autotune.enabled is False  # one call per core, no autotuning bookkeeping
     dropped = _take(make_dataset(sample_faces, batch_size=64, seed=0, repeat=False), 100)
     assert len(dropped) == 4
 

@@ -166,7 +166,7 @@ def train_comparison(setup: str, batch_size: int, rounds: int, seconds: float, d
             step(), pull()
         windows = {"step_alone": [], "pipeline_alone": [], "step_concurrent": [], "pipeline_concurrent": []}
         cpu_us = {"step_alone": [], "pipeline_alone": []}
-        for _ in tqdm.trange(rounds, desc=f"{setup} step vs its pipeline", disable=None):
+        for r in tqdm.trange(rounds, desc=f"{setup} step vs its pipeline", disable=None):
             for name, fn in (("step_alone", step), ("pipeline_alone", pull)):
                 start_cpu = time.process_time()
                 images, wall = count_for(seconds, fn)
@@ -179,6 +179,8 @@ def train_comparison(setup: str, batch_size: int, rounds: int, seconds: float, d
             thread.join()
             windows["pipeline_concurrent"].append(images / wall)
             windows["step_concurrent"].append(stepped["images"] / stepped["wall"])
+            tqdm.tqdm.write(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in windows.items())
+                            + " faces/s")
         out = {"setup": setup, "spec": trainer.config.distill.views if setup == "distill" else trainer.config.data.degrade,
                "batch_size": batch_size, "rounds": rounds, "seconds_per_window": seconds}
         for name, rates in windows.items():
@@ -253,9 +255,11 @@ def main(argv):
     load_before = os.getloadavg()
     start, start_cpu, start_busy = time.perf_counter(), time.process_time(), machine_busy_seconds()
     runs = {"tf": [], "naive": []}
-    for _ in tqdm.trange(FLAGS.chunks, desc="timing", disable=None):  # alternate: load changes hit both alike
+    for c in tqdm.trange(FLAGS.chunks, desc="timing", disable=None):  # alternate: load changes hit both alike
         runs["tf"].append(measure(lambda: tf_pass(ds, k)))
         runs["naive"].append(measure(lambda: naive_pass(source.paths, b, 1)))
+        tqdm.tqdm.write(f"chunk {c + 1}/{FLAGS.chunks}: " + ", ".join(
+            f"{name} {v[-1][1]:.0f} CPU us/image, {v[-1][0]:.0f} images/s" for name, v in runs.items()))
     wall = time.perf_counter() - start
     others = max(0.0, machine_busy_seconds() - start_busy - (time.process_time() - start_cpu)) / wall
     figures = {}

@@ -22,14 +22,20 @@ run, and whether its embeddings equal the old configuration's bit for bit.
     background thread;
   * keras: the TFLite model imported to Keras (``load_mobilefacenet_tflite``), batch 64 (``--keras_rounds``).
 
+Stages (``stage_costs``): CPU per embedding of the degradation, the preparation and one-thread inference of
+the file's and the fused graph, each alone.
+
 Full run (unless ``--no_full_run``): ``python -m lrfr_tf.evaluate --model=MobileFaceNet.tflite --preprocessing=arcface
---data=LFW --protocol=sweep,published --save_scores=false`` in a subprocess: wall seconds, CPU seconds of the
-child (``resource.getrusage(RUSAGE_CHILDREN)``: user + system), the load average before and after, and
-whether every verification figure of its report.json equals results/reference/report.json's.
+--data=LFW --protocol=sweep,published --save_scores=false`` in a subprocess, and with ``--old_source`` the old
+code's at the same time: wall seconds, CPU seconds of each child (user + system from ``os.wait4``), the load
+average before and after, and whether every verification figure of its report.json equals
+results/reference/report.json's.
 
   python benchmarks/evaluate_throughput.py                         # subset + full run (~10-30 min, by load)
   python benchmarks/evaluate_throughput.py --no_full_run --rounds=3 --json=/tmp/t.json --png=/tmp/t.png
   python benchmarks/evaluate_throughput.py --no_full_run && python benchmarks/evaluate_throughput.py --full_run_only
+  mkdir -p /tmp/old/src && ln -s "$PWD/../shared" /tmp/old/shared && git archive 6812a88^ lrfr_tf | tar -x -C /tmp/old/src
+  python benchmarks/evaluate_throughput.py --full_run_only --old_source=/tmp/old/src   # old and new full runs together
   python benchmarks/evaluate_throughput.py --plot_only             # re-draw the PNG from the JSON
 """
 
@@ -39,7 +45,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -193,6 +198,40 @@ def subset_benchmark(args, log=print) -> dict:
     return dict(images=len(indices), sizes=list(args.sizes), embeddings_per_round=n, configs=rows)
 
 
+def stage_costs(args, rounds: int = 3) -> dict:
+    """CPU ms per embedding of each stage alone, one thread each (medians of ``rounds``): the degradation
+    (two tf.image.resize), the preparation (``prepare_images``) and one-thread inference of the file's and the
+    fused graph; with the full run's CPU seconds they bound its wall time on 2 idle cores."""
+    from lrfr_tf.eval.degradation import ResolutionDegradation
+    from lrfr_tf.eval.embedders import prepare_images
+    from lrfr_tf.eval.lfw import PairsData
+    from lrfr_tf.litert import fuse_decomposed_prelu
+    from lrfr_tf.preprocessing import ARCFACE
+
+    data = Path(MODEL).read_bytes()
+    images = PairsData(LFW).image_set
+    faces = np.asarray(images.images(False)[:args.images])
+    degradation = ResolutionDegradation()
+    graphs = {"inference_file_graph": interpreter(data, 1), "inference_fused_graph": interpreter(fuse_decomposed_prelu(data), 1)}
+    times = {k: [] for k in ("degrade", "prepare", *graphs)}
+    n = len(faces) * len(args.sizes)
+    for _ in range(rounds):
+        cpu = time.process_time()
+        degraded = [degradation(faces, s) for s in args.sizes]
+        times["degrade"].append(time.process_time() - cpu)
+        cpu = time.process_time()
+        prepared = np.concatenate([prepare_images(x, ARCFACE) for x in degraded])
+        times["prepare"].append(time.process_time() - cpu)
+        for name, interp in graphs.items():
+            index = interp.get_input_details()[0]["index"]
+            cpu = time.process_time()
+            for start in range(0, len(prepared) - 1, 2):
+                interp.set_tensor(index, prepared[start:start + 2])
+                interp.invoke()
+            times[name].append(time.process_time() - cpu)
+    return {f"{k}_cpu_ms_per_embedding": 1e3 * statistics.median(v) / n for k, v in times.items()}
+
+
 def compare_with_reference(report_path: Path) -> dict:
     """Every verification entry of the run's report.json against the committed reference's, field by field."""
     new = json.loads(report_path.read_text())["models"][0]["verification"]
@@ -204,23 +243,49 @@ def compare_with_reference(report_path: Path) -> dict:
                 identical=not differing and set(new) == set(ref))
 
 
-def full_run(log=print) -> dict:
-    out = Path(tempfile.mkdtemp(prefix="evaluate_throughput_"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load_before = os.getloadavg()
-    wall = time.perf_counter()
-    command = [sys.executable, *FULL_COMMAND, f"--out={out}"]
-    log("full run: " + " ".join(["python", *FULL_COMMAND, "--out=OUT"]))
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report = json.loads((out / "report.json").read_text())
-    return dict(command="python " + " ".join(FULL_COMMAND) + " --out=OUT", wall_s=wall,
-                cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                cpu_user_s=after.ru_utime - before.ru_utime, cpu_system_s=after.ru_stime - before.ru_stime,
-                loadavg_before=list(load_before), loadavg_after=list(os.getloadavg()),
-                report_run_time_s=report["run_time_s"], cache=report["models"][0]["cache"],
-                model=report["models"][0]["model"], reference=compare_with_reference(out / "report.json"))
+def full_runs(sources: dict, log=print, on_result=None) -> dict:
+    """The full command once per {label: source folder of lrfr_tf (None: this checkout)}, all at the same time
+    (so that the load hits them alike); per run: wall seconds, CPU seconds (the child's rusage from
+    ``os.wait4``: user + system, every thread), the load average around it and the comparison with the
+    committed reference; ``on_result(results)`` after each run ends. A run that fails (or is killed) is recorded
+    with its exit code."""
+    runs = {}
+    for label, source in sources.items():
+        out = Path(tempfile.mkdtemp(prefix=f"evaluate_throughput_{label}_"))
+        cwd = source or ROOT  # ``-m`` puts the working directory first on sys.path: the old run starts in its folder
+        if not Path(cwd, MODEL).is_file():
+            raise FileNotFoundError(f"{Path(cwd, MODEL)}: the old source needs ../shared beside it (a symlink will do)")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p))
+        log(f"full run ({label}{', lrfr_tf from ' + source if source else ''}): python {' '.join(FULL_COMMAND)} --out=OUT")
+        proc = subprocess.Popen([sys.executable, *FULL_COMMAND, f"--out={out}"], cwd=cwd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs[label] = dict(proc=proc, out=out, start=time.perf_counter(), load_before=os.getloadavg())
+    results = {}
+    while runs:
+        pid, status, usage = os.wait4(-1, 0)
+        label = next((k for k, r in runs.items() if r["proc"].pid == pid), None)
+        if label is None:
+            continue
+        run = runs.pop(label)
+        run["proc"].returncode = os.waitstatus_to_exitcode(status)
+        if run["proc"].returncode != 0:
+            results[label] = dict(source=sources[label] or "this checkout", exit_code=run["proc"].returncode,
+                                  wall_s=time.perf_counter() - run["start"], cpu_s=usage.ru_utime + usage.ru_stime)
+            log(f"full run {label} failed with exit code {run['proc'].returncode}")
+            on_result and on_result(results)
+            continue
+        report = json.loads((run["out"] / "report.json").read_text())
+        results[label] = dict(
+            source=sources[label] or "this checkout", command="python " + " ".join(FULL_COMMAND) + " --out=OUT",
+            wall_s=time.perf_counter() - run["start"], cpu_s=usage.ru_utime + usage.ru_stime,
+            cpu_user_s=usage.ru_utime, cpu_system_s=usage.ru_stime, max_rss_mb=usage.ru_maxrss / 1024,
+            loadavg_before=list(run["load_before"]), loadavg_after=list(os.getloadavg()),
+            report_run_time_s=report["run_time_s"], cache=report["models"][0]["cache"],
+            model=report["models"][0]["model"], reference=compare_with_reference(run["out"] / "report.json"))
+        log(f"full run {label}: wall {results[label]['wall_s']:.0f} s, CPU {results[label]['cpu_s']:.0f} s, "
+            f"identical to the reference: {results[label]['reference']['identical']}")
+        on_result and on_result(results)
+    return results
 
 
 def plot(doc: dict, path: Path) -> None:
@@ -250,17 +315,21 @@ def plot(doc: dict, path: Path) -> None:
     labels, walls, cpus = [], [], []
     ref = doc.get("reference_run")
     if ref:
-        labels.append("old (reference)")
+        labels.append("old: reference\n(+ identification)")
         walls.append(ref["wall_s"])
         cpus.append(np.nan)
-    if doc.get("full_run"):
-        labels.append("new")
-        walls.append(doc["full_run"]["wall_s"])
-        cpus.append(doc["full_run"]["cpu_s"])
+    runs = {**doc.get("full_runs", {}), **doc.get("other_full_runs", {})}
+    for label, run in sorted(runs.items(), key=lambda kv: kv[0] != "old"):
+        if "exit_code" in run or run.get("wall_s") is None:
+            continue
+        loads = [f"{run[k][0]:.0f}" for k in ("loadavg_before", "loadavg_after") if run.get(k)]
+        labels.append(f"{label}\n(load {'-'.join(loads)})")
+        walls.append(run["wall_s"])
+        cpus.append(run["cpu_s"])
     x = np.arange(len(labels))
     ax.bar(x - 0.2, walls, 0.4, label="wall s")
     ax.bar(x + 0.2, cpus, 0.4, label="CPU s")
-    ax.axhline(600, color="k", ls="--", lw=0.8)
+    ax.axhline(600, color="k", ls="--", lw=0.8, label="target (wall, idle)")
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_title("full run: sweep + published", fontsize=9)
     ax.legend(fontsize=8)
@@ -278,6 +347,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "benchmarks" / "evaluate_throughput.json")
     parser.add_argument("--png", type=Path, default=ROOT / "results" / "benchmarks" / "evaluate_throughput.png")
     parser.add_argument("--plot_only", action="store_true")
+    parser.add_argument("--old_source", help="a folder holding the old lrfr_tf package (e.g. from git archive): its "
+                        "full run runs at the same time as the new one")
     parser.add_argument("--full_run_only", action="store_true", help="keep the JSON's subset figures, add a full run")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -297,15 +368,22 @@ def main(argv=None) -> None:
                                   "published + CelebA identification, load about 2-3; CPU time not recorded"))
     if args.full_run_only:
         earlier = json.loads(args.json.read_text())
-        doc["subset"], doc["meta"]["subset_meta"] = earlier["subset"], earlier["meta"]
+        doc["subset"], doc["meta"]["subset_meta"] = earlier["subset"], earlier["meta"].get("subset_meta", earlier["meta"])
+        doc["stages"] = earlier.get("stages")
     else:
         doc["subset"] = subset_benchmark(args)
         doc["meta"]["loadavg_after_subset"] = list(os.getloadavg())
+        doc["stages"] = stage_costs(args)
+    print(json.dumps(doc["stages"], indent=1))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1))
     if not args.no_full_run:
-        doc["full_run"] = full_run()
-        print(json.dumps({k: v for k, v in doc["full_run"].items() if k != "model"}, indent=1))
+        def write(results):
+            doc["full_runs"] = results
+            args.json.write_text(json.dumps(doc, indent=1))
+            plot(doc, args.png)
+
+        full_runs({"new": None, **({"old": args.old_source} if args.old_source else {})}, on_result=write)
     doc["meta"]["loadavg_end"] = list(os.getloadavg())
     args.json.write_text(json.dumps(doc, indent=1))
     plot(doc, args.png)

@@ -24,7 +24,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from lrfr_tf import model_metadata
-from lrfr_tf.export.parity import GATES, PARITY_SIZES
 from lrfr_tf.export.tflite import TFLITE_FORMATS
 
 FORMATS = ("saved_model",) + TFLITE_FORMATS

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_LFW, faces, small_model
+from tests.export.conftest import SAMPLE_LFW, faces, small_model
 
 from lrfr_tf import model_metadata
 from lrfr_tf.eval.embedders import KerasEmbedder, load_embedder

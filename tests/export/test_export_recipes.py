@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import faces
+from tests.export.conftest import faces
 
 from lrfr_tf.train.recipes import recipe_names
 

@@ -45,7 +45,7 @@ def test_run_gate_holds_each_candidate_to_its_row_and_reports_each_stage():
     import keras
     import numpy as np
 
-    from conftest import SAMPLE_LFW, small_model
+    from tests.export.conftest import SAMPLE_LFW, small_model
     from lrfr_tf.eval.embedders import KerasEmbedder
     from lrfr_tf.export.sources import ExportSource
 

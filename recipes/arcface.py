@@ -3,7 +3,8 @@
 Paper: Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019.
 Loss: softmax cross-entropy over s * cos(theta_y + m) for the target class (eq. 3), s = 64,
 m = 0.5. Training (Sec. 4.1): LResNet100E-IR (``iresnet100``), 512-d embedding, batch 512,
-SGD momentum 0.9, weight decay 5e-4, lr 0.1 divided by 10 at 100k and 160k, 180k iterations.
+SGD momentum 0.9, weight decay 5e-4 (coupled L2 as in MXNet's SGD: ``5e-4 * w`` added to the gradient
+before the momentum; ``weight_decay_mode``), lr 0.1 divided by 10 at 100k and 160k, 180k iterations.
 
 Data: an identity-labelled face set aligned to 112x112 (ArcFace template): the paper uses
 MS1MV2 (85k identities, 5.8M images) - pack it to TFRecords with lrfr_tf.data and pass
@@ -25,6 +26,7 @@ def get_config():
     steps = 180_000
     config = D.recognition_config("arcface", "classifier", steps, batch_size=512, backbone="iresnet100",
                                   head="arcface", head_kwargs={"scale": 64.0, "margin": 0.5}, lr=0.1,
-                                  boundaries=[100_000 / steps, 160_000 / steps], weight_decay=5e-4)
+                                  boundaries=[100_000 / steps, 160_000 / steps], weight_decay=5e-4,
+                                  weight_decay_mode="coupled")
     config.scales.smoke = D.smoke_scale(steps=6)
     return config

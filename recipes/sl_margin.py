@@ -5,7 +5,8 @@ and SphereFace-20 with the A-Softmax loss (Liu et al., CVPR 2017, eq. 7: target 
 ||x|| psi(theta_y), psi(theta) = (-1)^k cos(m theta) - 2k, m = 4, lambda annealed from 1000 to 5).
 Stages:
   1. ``recognizer``: SphereFace-20 + A-Softmax on HR faces (term ``ce_hr``); SphereFace's schedule:
-     SGD lr 0.1 (momentum 0.9, weight decay 5e-4), divided by 10 at 16k and 24k, 28k iterations.
+     SGD lr 0.1 (momentum 0.9, weight decay 5e-4 as coupled L2: ``5e-4 * w`` added to the gradient before
+     the momentum, as Caffe does), divided by 10 at 16k and 24k, 28k iterations.
   2. ``sr``: SRnet on LR -> HR with the pixel MSE (term ``pixel``), recognizer frozen; Adam 1e-4.
   3. ``joint``: SRnet + recognizer + head together: A-Softmax on the super-resolved faces (``ce``)
      plus the pixel loss (weight 1), SGD lr 0.01.
@@ -36,7 +37,7 @@ def get_config():
     config.model.head_kwargs = {"margin": 4, "base": 1000.0, "gamma": 0.12, "power": 1.0, "lambda_min": 5.0}
     config.sr.name = "srnet"
     config.sr.kwargs = {"scale": 4, "features": 56, "shrink": 12, "num_mapping": 4, "residual": True}
-    sgd = dict(momentum=0.9, weight_decay=5e-4)
+    sgd = dict(momentum=0.9, weight_decay=5e-4, weight_decay_mode="coupled")
     config.stages.recognizer = D.stage(28_000, main=D.update(
         ["recognizer", "head"], {"ce_hr": 1.0},
         D.optimizer("sgd", lr=0.1, schedule="piecewise", boundaries=[16 / 28, 24 / 28], **sgd)))

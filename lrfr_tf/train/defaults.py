@@ -116,13 +116,15 @@ def base_config(name: str, method: str) -> Config:
 
 #: Every optimizer + schedule key (``optim.create_optimizer``): schedule constant | piecewise | cosine ...
 #: (boundaries as fractions of the stage, factor per boundary, warmup_steps, final_fraction of the cosine);
-#: clipnorm > 0 clips the global gradient norm; weight_decay (decoupled; norm and bias weights only with
-#: decay_norm_and_bias); momentum and nesterov (sgd, rmsprop), beta_1, beta_2, epsilon (adam, adamw, rmsprop),
+#: clipnorm > 0 clips the global gradient norm; weight_decay (lambda; norm and bias weights only with
+#: decay_norm_and_bias) applied as weight_decay_mode says: "decoupled" (Keras's ``w -= lr * lambda * w``) or
+#: "coupled" (the papers' L2: ``lambda * w`` added to the gradient before momentum; the paper recipes use it, see
+#: optim.create_optimizer); momentum and nesterov (sgd, rmsprop), beta_1, beta_2, epsilon (adam, adamw, rmsprop),
 #: rho (rmsprop). Every optimizer config holds them all, so a command line may switch ``name``.
 OPTIMIZER_DEFAULTS: Dict[str, Any] = dict(
     schedule="constant", boundaries=[], factor=0.1, warmup_steps=0, final_fraction=0.0, clipnorm=0.0,
-    weight_decay=0.0, decay_norm_and_bias=False, momentum=0.9, nesterov=False, beta_1=0.9, beta_2=0.999,
-    epsilon=1e-7, rho=0.9)
+    weight_decay=0.0, weight_decay_mode="decoupled", decay_norm_and_bias=False, momentum=0.9, nesterov=False,
+    beta_1=0.9, beta_2=0.999, epsilon=1e-7, rho=0.9)
 
 #: Where an optimizer's own default differs from ``OPTIMIZER_DEFAULTS``.
 OPTIMIZER_OWN_DEFAULTS: Dict[str, Dict[str, Any]] = {"rmsprop": {"momentum": 0.0}}
@@ -172,8 +174,10 @@ def resolve_path(path: str) -> str:
 def recognition_config(name: str, method: str, steps: int, batch_size: int = 512, backbone: str = "iresnet50",
                        head: str = "arcface", head_kwargs: Dict | None = None, lr: float = 0.1,
                        boundaries: Sequence[float] = (0.5, 0.75, 0.9), weight_decay: float = 5e-4,
-                       losses: Dict[str, float] | None = None, train: str = "data/ms1mv2") -> Config:
-    """One-stage backbone + margin-head training with SGD (momentum 0.9) and a step schedule."""
+                       weight_decay_mode: str = "coupled", losses: Dict[str, float] | None = None,
+                       train: str = "data/ms1mv2") -> Config:
+    """One-stage backbone + margin-head training with SGD (momentum 0.9) and a step schedule; the weight decay
+    is the papers' coupled L2 (``lambda * w`` added to the gradient before momentum) unless told otherwise."""
     config = base_config(name, method)
     config.data.train = train
     config.data.batch_size = batch_size
@@ -182,7 +186,8 @@ def recognition_config(name: str, method: str, steps: int, batch_size: int = 512
     config.model.head_kwargs = dict(head_kwargs if head_kwargs is not None else {"scale": 64.0, "margin": 0.5})
     config.stages.train = stage(steps, main=update(
         ["backbone", "head"], losses or {"ce": 1.0},
-        optimizer("sgd", lr=lr, schedule="piecewise", boundaries=boundaries, momentum=0.9, weight_decay=weight_decay)))
+        optimizer("sgd", lr=lr, schedule="piecewise", boundaries=boundaries, momentum=0.9, weight_decay=weight_decay,
+                  weight_decay_mode=weight_decay_mode)))
     config.eval.every = max(steps // 10, 1)
     return config
 

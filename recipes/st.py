@@ -1,9 +1,10 @@
 """ST: siamese training - HR and LR branches with a cosine-distance feature loss.
 
 Paper: Knoche, Hörmann, Rigoll (arXiv 2107.03769), "Siamese training": one backbone (shared
-weights) sees the HR face and its r x r px copy (bicubic down/up, same flip); loss = ArcFace
-cross-entropy (Deng et al. 2019, eq. 3) on both branches + 25 * d_cos(f(HR), f(LR)) with
-d_cos = 1 - cos (Knoche et al., eq. 6; ``lrfr_tf.losses.distance.cosine_distance``).
+weights) sees the HR face and its r x r px copy (bicubic down/up, same flip); loss (eq. 7) =
+the SUM of the ArcFace cross-entropies (Deng et al. 2019, eq. 3) of the two branches
++ 25 * d_cos(f(HR), f(LR)) with d_cos = 1 - cos (Knoche et al., eq. 6;
+``lrfr_tf.losses.distance.cosine_distance``): ``siamese.ce_reduction = "sum"``.
 One model per LR size (default r = 14, ``--config.siamese.views="['resolution(size=8)|resize()']"``).
 
 Data: aligned 112x112 identity set; optional ``--config.model.init=`` HR model to fine-tune.
@@ -22,6 +23,7 @@ def get_config():
     config = D.recognition_config("st", "siamese", steps, backbone="iresnet50", losses={"ce": 1.0, "distance": 25.0},
                                   boundaries=[100_000 / steps, 160_000 / steps])
     config.siamese.views = ["resolution(size=14)|resize()"]  # distance: cosine_distance
+    config.siamese.ce_reduction = "sum"  # eq. 7: CE(HR) + CE(LR) + 25 d
     config.eval.sizes = [7, 14, 28]
     config.scales.smoke = D.smoke_scale()
     return config

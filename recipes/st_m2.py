@@ -2,8 +2,10 @@
 
 Paper: Knoche, Hörmann, Rigoll (arXiv 2107.03769), multi-resolution siamese training: one shared
 backbone sees the HR face and four copies at 56, 28, 14 and 7 px (bicubic down/up, same flip);
-loss = ArcFace cross-entropy (Deng et al. 2019, eq. 3) averaged over the five branches
-+ 3 * mean_k d_cos(f(HR), f(LR_k)) (Knoche et al., eq. 6; weight 3 for five branches).
+loss = the SUM of the ArcFace cross-entropies (Deng et al. 2019, eq. 3) of the five branches (eq. 7
+over five branches: ``siamese.ce_reduction = "sum"``) + 3 * mean_k d_cos(f(HR), f(LR_k)) (Knoche et
+al., eq. 6; weight 3 for five branches). Whether the paper sums or averages the four distances has not
+been checked here; the toolkit averages them.
 
 Data: aligned 112x112 identity set; optional ``--config.model.init=`` HR model to fine-tune.
 
@@ -22,6 +24,7 @@ def get_config():
     config = D.recognition_config("st_m2", "siamese", steps, batch_size=256, backbone="iresnet50",
                                   losses={"ce": 1.0, "distance": 3.0}, boundaries=[100_000 / steps, 160_000 / steps])
     config.siamese.views = [f"resolution(size={r})|resize()" for r in (56, 28, 14, 7)]  # distance: cosine_distance
+    config.siamese.ce_reduction = "sum"  # eq. 7 over five branches: sum_b CE_b + 3 mean_k d_k
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale(batch_size=4)
     return config

@@ -49,8 +49,10 @@ def model_config(**values: Any) -> Config:
 METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
     "classifier": {},
     # views: one degradation spec per LR branch; distance: a loss of lrfr_tf.losses (with distance_kwargs);
-    # ce_branches: "all" (cross-entropy on every branch) or "hr"
-    "siamese": {"siamese": dict(views=[], distance="cosine_distance", distance_kwargs={}, ce_branches="all")},
+    # ce_branches: "all" (cross-entropy on every branch) or "hr"; ce_reduction: "sum" (the branch cross-entropies
+    # added, Knoche et al. eq. 7; the st recipes) or "mean" (averaged over the branches)
+    "siamese": {"siamese": dict(views=[], distance="cosine_distance", distance_kwargs={}, ce_branches="all",
+                                ce_reduction="mean")},
     # the SR net (name, kwargs), the pixel-loss norm and the identity-loss distance
     "super_resolution": {"sr": dict(name="srnet", kwargs={}, pixel_norm="l2", identity_distance="cosine")},
     # FHN and discriminator (registry names, kwargs), the frozen teacher (a backbone_config), the face-mesh model

@@ -1,0 +1,101 @@
+"""The paper recipes do what their papers say (issue 15): Knoche et al.'s eq. 7 for the siamese recipes.
+
+The weight-decay form (coupled L2 in the SGD paper recipes) is checked in test_train_optim.py.
+"""
+
+import numpy as np
+import pytest
+
+from lrfr_tf.train.recipes import load_config
+
+SIAMESE = {"st": 25.0, "st_m1": 25.0, "st_m2": 3.0}
+
+
+def _tiny(name, *overrides):
+    """The recipe at smoke scale with the tiny test backbone (no BatchNorm, no dropout: one function in
+    training and inference, so embeddings computed branch by branch equal the step's)."""
+    import train_fixtures  # noqa: F401  (registers tiny_test)
+
+    config = load_config(name, ["scale=smoke", *overrides])
+    config.model.backbone = "tiny_test"
+    config.model.embedding_dim = 16
+    config.model.backbone_kwargs = {}
+    config.data.verify = "none"
+    config.log.progress = False
+    config.eval.enabled = False
+    return config
+
+
+def _ce(logits, labels):
+    """Softmax cross-entropy per row, float64."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
+
+
+def _cos_dist(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return 1.0 - np.sum(a * b, axis=1)
+
+
+def _branches(models, batch, keys):
+    """Embeddings and head logits (with the labels' margin, as in training) of each branch, in NumPy."""
+    backbone, head = models["backbone"], models["head"]
+    emb = [backbone(backbone.preprocessing.normalize(batch[k]), training=True) for k in keys]
+    logits = [head(e, batch["label"], training=True).numpy() for e in emb]
+    return [e.numpy() for e in emb], logits
+
+
+@pytest.mark.parametrize("name", ["st", "st_m1"])
+def test_siamese_total_loss_is_eq7(name, tmp_path):
+    """Knoche et al. eq. 7: L = CE(HR) + CE(LR) + w * (1 - cos(f(HR), f(LR))), averaged over the batch; the
+    total the engine optimises in the first step (before the update) equals it. Averaging the two
+    cross-entropies instead (the old behaviour) halves them against the distance and fails here."""
+    from lrfr_tf.train.engine import Trainer
+
+    config = _tiny(name)
+    assert config.siamese.ce_reduction == "sum"
+    trainer = Trainer(config, str(tmp_path))
+    stage = trainer.stages[0]
+    assert stage.updates[0].losses == {"ce": 1.0, "distance": SIAMESE[name]}
+    batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
+    (hr, lr), (logits_hr, logits_lr) = _branches(trainer.models, batch, ["image", "lr0"])
+    labels = batch["label"].numpy()
+    ce = _ce(logits_hr, labels) + _ce(logits_lr, labels)
+    dist = _cos_dist(hr, lr)
+    expected = np.mean(ce + SIAMESE[name] * dist)
+    logs = {k: float(v) for k, v in trainer._step_fn(stage)(batch).items()}
+    assert logs["main/ce"] == pytest.approx(np.mean(ce), rel=1e-4)
+    assert logs["main/distance"] == pytest.approx(np.mean(dist), rel=1e-4, abs=1e-6)
+    assert logs["main/total"] == pytest.approx(expected, rel=1e-4)
+    assert abs(expected - np.mean(ce / 2 + SIAMESE[name] * dist)) > 1e-2  # the averaged form is far off
+
+
+def test_st_m2_sums_five_cross_entropies_and_averages_four_distances():
+    """ST-M2: eq. 7 over five branches (the CE summed), 3 * the mean of the four HR-LR distances; with
+    ce_reduction "mean" the CE term is the five-branch average."""
+    import tensorflow as tf
+
+    from lrfr_tf.train import methods  # noqa: F401  (registration)
+    from lrfr_tf.train.method import METHODS
+    from tests.export.conftest import faces
+
+    config = _tiny("st_m2")
+    method = METHODS.get("siamese")(config, num_classes=3)
+    models = method.build_models()
+    features = method.map_fn()({"image": tf.constant(faces(4, seed=1), tf.float32),
+                                "label": tf.constant([0, 1, 2, 0])}, np.array([1, 2], np.int64))
+    terms = method.loss_terms(models, features, trainable=[], needed=["ce", "distance"])
+    keys = ["image"] + [f"lr{k}" for k in range(4)]
+    emb, logits = _branches(models, features, keys)
+    ces = np.stack([_ce(z, features["label"].numpy()) for z in logits])
+    np.testing.assert_allclose(terms["ce"].numpy(), ces.sum(0), rtol=1e-4)
+    np.testing.assert_allclose(terms["distance"].numpy(), np.mean([_cos_dist(emb[0], e) for e in emb[1:]], 0),
+                               rtol=1e-4, atol=1e-6)
+    config.siamese.ce_reduction = "mean"
+    mean_terms = METHODS.get("siamese")(config, num_classes=3).loss_terms(models, features, [], ["ce"])
+    np.testing.assert_allclose(mean_terms["ce"].numpy(), ces.mean(0), rtol=1e-4)
+    config.siamese.ce_reduction = "average"
+    with pytest.raises(ValueError, match="ce_reduction"):
+        METHODS.get("siamese")(config, num_classes=3)

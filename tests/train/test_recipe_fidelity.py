@@ -1,4 +1,5 @@
-"""The paper recipes do what their papers say (issue 15): Knoche et al.'s eq. 7 for the siamese recipes.
+"""The paper recipes do what their papers say (issue 15): Knoche et al.'s eq. 7 for the siamese recipes, the
+Knoche training settings and figures.
 
 The weight-decay form (coupled L2 in the SGD paper recipes) is checked in test_train_optim.py.
 """
@@ -6,8 +7,9 @@ The weight-decay form (coupled L2 in the SGD paper recipes) is checked in test_t
 import numpy as np
 import pytest
 
-from lrfr_tf.train.recipes import load_config
+from lrfr_tf.train.recipes import load_config, load_recipe
 
+KNOCHE = ("bt", "bt_m", "st", "st_m1", "st_m2")
 SIAMESE = {"st": 25.0, "st_m1": 25.0, "st_m2": 3.0}
 
 
@@ -99,3 +101,31 @@ def test_st_m2_sums_five_cross_entropies_and_averages_four_distances():
     config.siamese.ce_reduction = "average"
     with pytest.raises(ValueError, match="ce_reduction"):
         METHODS.get("siamese")(config, num_classes=3)
+
+
+@pytest.mark.parametrize("name", KNOCHE)
+def test_knoche_recipes_use_the_papers_settings_and_state_their_departures(name):
+    """Batch 128, SGD lr 0.01 (momentum 0.9, coupled decay), dropout 0.5 in the built backbone; ImageNet
+    initialisation and colour augmentation, which the toolkit cannot do, stated as departures."""
+    from lrfr_tf.train.method import create_backbone
+
+    config = load_config(name)
+    assert config.data.batch_size == 128
+    (update,) = [u for s in config.stages.values() for u in s.updates.values()]
+    opt = update.optimizer
+    assert (opt.name, opt.lr, opt.momentum, opt.weight_decay_mode) == ("sgd", 0.01, 0.9, "coupled")
+    assert config.model.backbone_kwargs.dropout == 0.5
+    smoke = load_config(name, ["scale=smoke"])
+    assert create_backbone(smoke.model).head_dropout.rate == 0.5  # the IResNet's dropout before the FC
+    doc = load_recipe(name).__doc__
+    departures = [p.split("\n\n")[0] for p in doc.split("Departure from the paper:")[1:]]
+    assert any("ImageNet" in p for p in departures) and any("colour" in p for p in departures), name
+    assert all("because" in p for p in departures), departures
+
+
+@pytest.mark.parametrize("name", ["st_m1", "st_m2"])
+def test_st_m_recipes_do_not_claim_bt_ms_figure(name):
+    """97.72% is the abstract's best multi-resolution figure (BT-M's), not ST-M1's or ST-M2's."""
+    doc = load_recipe(name).__doc__
+    expected = doc[doc.index("Expected"):]
+    assert "97.72" not in expected or f"not {name.upper().replace('_', '-')}'s" in expected, expected

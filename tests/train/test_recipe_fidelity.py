@@ -1,5 +1,5 @@
 """The paper recipes do what their papers say (issue 15): Knoche et al.'s eq. 7 for the siamese recipes, the
-Knoche training settings and figures.
+Knoche training settings, SL-margin's stage 3 without the pixel loss.
 
 The weight-decay form (coupled L2 in the SGD paper recipes) is checked in test_train_optim.py.
 """
@@ -129,3 +129,20 @@ def test_st_m_recipes_do_not_claim_bt_ms_figure(name):
     doc = load_recipe(name).__doc__
     expected = doc[doc.index("Expected"):]
     assert "97.72" not in expected or f"not {name.upper().replace('_', '-')}'s" in expected, expected
+
+
+def test_sl_margin_stage3_drops_the_pixel_loss(tmp_path):
+    """The paper's third stage trains the cascade on the recognition loss alone: pixel weight 0, so the
+    engine's joint update has no pixel term (the command line can put it back)."""
+    from lrfr_tf.train.engine import Trainer
+
+    config = load_config("sl_margin")
+    assert config.stages.joint.updates.main.losses.to_dict() == {"ce": 1.0, "pixel": 0.0}
+    assert load_config("sl_margin", ["stages.joint.updates.main.losses.pixel=1.0"]).stages.joint.updates.main.losses.pixel == 1.0
+    smoke = load_config("sl_margin", ["scale=smoke"])
+    smoke.data.verify, smoke.log.progress, smoke.eval.enabled = "none", False, False
+    trainer = Trainer(smoke, str(tmp_path))
+    joint = [s for s in trainer.stages if s.name == "joint"][0]
+    assert [u.losses for u in joint.updates] == [{"ce": 1.0}]
+    doc = load_recipe("sl_margin").__doc__
+    assert "99.42" not in doc[doc.index("Expected"):doc.index("Not a target")]

@@ -22,12 +22,58 @@ Fields (``METADATA_VERSION`` 1):
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any, Dict, Optional
+import math
+from typing import Any, Dict, List, Optional, Sequence
 
 METADATA_NAME = "lrfr_tf"
 METADATA_VERSION = 1
 _TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucket:
+    """Faces with ``min_px <= face_px < max_px`` (``max_px`` None: no upper bound); ``threshold`` None abstains."""
+
+    min_px: float
+    max_px: Optional[float]
+    threshold: Optional[float]
+    far: Optional[float] = None
+
+    def contains(self, face_px: float) -> bool:
+        return face_px >= self.min_px and (self.max_px is None or face_px < self.max_px)
+
+
+def parse_thresholds(rows: Sequence[Dict[str, Any]], what: str = "thresholds") -> List[Bucket]:
+    """Buckets from metadata rows ``{min_px, max_px, threshold, far}``, sorted by ``min_px``; ValueError naming
+    ``what`` for a malformed or overlapping table."""
+    buckets = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or "min_px" not in row or "threshold" not in row:
+            raise ValueError(f"{what}[{i}]: expected {{min_px, max_px, threshold, far}}, got {row!r}")
+        numbers = [row.get(k) for k in ("min_px", "max_px", "threshold", "far")]
+        if any(isinstance(v, (bool, str)) for v in numbers):  # float(True) is 1.0, float("0.4") is 0.4: not numbers
+            raise ValueError(f"{what}[{i}]: non-numeric values in {row!r}")
+        try:
+            low = float(row["min_px"])
+            high = None if row.get("max_px") is None else float(row["max_px"])
+            threshold = None if row["threshold"] is None else float(row["threshold"])
+            far = None if row.get("far") is None else float(row["far"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}[{i}]: non-numeric values in {row!r}") from None
+        if not math.isfinite(low) or low < 0 or (high is not None and not high > low):
+            raise ValueError(f"{what}[{i}]: expected 0 <= min_px < max_px, got {row!r}")
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"{what}[{i}]: threshold {threshold} is not a cosine similarity in [-1, 1]")
+        if far is not None and not 0.0 <= far <= 1.0:
+            raise ValueError(f"{what}[{i}]: far {far} is not a rate in [0, 1]")
+        buckets.append(Bucket(low, high, threshold, far))
+    buckets.sort(key=lambda b: b.min_px)
+    for a, b in zip(buckets, buckets[1:]):
+        if a.max_px is None or a.max_px > b.min_px:
+            raise ValueError(f"{what}: buckets [{a.min_px}, {a.max_px}) and [{b.min_px}, {b.max_px}) overlap")
+    return buckets
 
 
 def to_json_bytes(metadata: Dict[str, Any]) -> bytes:

@@ -41,7 +41,31 @@ flags.DEFINE_string("preprocessing", None, "Input contract for a model that carr
                     "'sphereface_112x96', a JSON file or config).")
 flags.DEFINE_enum("int8_io", "int8", ["int8", "uint8"], "Input/output type of the full-integer int8 model.")
 flags.DEFINE_integer("num_threads", None, "LiteRT threads in the gate (default: all cores).")
+flags.DEFINE_string("thresholds", None, "Per-resolution thresholds for the metadata: OUT/thresholds.json (or "
+                    "calibration.json) written by python -m lrfr_tf.calibrate.")
 flags.mark_flags_as_required(["model", "out"])
+
+
+def read_thresholds(path: str) -> list:
+    """The ``thresholds`` rows of a ``python -m lrfr_tf.calibrate`` output (thresholds.json, a list, or
+    calibration.json, whose ``thresholds`` entry is that list), checked; ValueError naming the file."""
+    import json
+
+    from lrfr_tf.model_metadata import parse_thresholds
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--thresholds={path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"--thresholds={path}: not a JSON file ({e})") from None
+    rows = doc.get("thresholds") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"--thresholds={path}: expected a non-empty list of {{min_px, max_px, threshold, far}} rows "
+                         "(thresholds.json from python -m lrfr_tf.calibrate)")
+    parse_thresholds(rows, f"--thresholds={path}")
+    return rows
 
 
 def main(argv):
@@ -72,6 +96,7 @@ def run(argv):
     # Inputs are checked before anything expensive: the source exists and is a model, the output folder is
     # writable, the gate folder has pairs and images, calibration faces decode.
     resolve_source(FLAGS.model)
+    thresholds = read_thresholds(FLAGS.thresholds) if FLAGS.thresholds else None
     check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
     gate_data = GateData(FLAGS.gate_data or default_gate_dir(), FLAGS.gate_faces) if not FLAGS.no_gate else None
     source = load_source(FLAGS.model, preprocessing, FLAGS.name)
@@ -81,7 +106,8 @@ def run(argv):
                                                       FLAGS.calibration_size, source.preprocessing.aligned_size)
     with cli_logging.log_to_file(os.path.join(FLAGS.out, "export.log")):
         result = exporter.export_model(source, FLAGS.out, FLAGS.name, formats, calibration, gate_data, not FLAGS.no_gate,
-                                       FLAGS.int8_io, FLAGS.num_threads, log=logging.info)
+                                       FLAGS.int8_io, FLAGS.num_threads, log=logging.info,
+                                       thresholds=thresholds)
     if result["gate"] is not None:
         from lrfr_tf.export.parity import format_table
 

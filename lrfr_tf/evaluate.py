@@ -38,6 +38,9 @@ flags.DEFINE_list("protocol", ["sweep", "published"], "Protocols, " + PROTOCOL_H
 flags.DEFINE_list("sizes", [str(s) for s in DEFAULT_SIZES], "Side lengths (px) of the CR/ER sweep.")
 flags.DEFINE_string("protocols_dir", None, "Folder of the published protocol files (default: DATA/protocols).")
 flags.DEFINE_string("identification_data", None, "Identity-folder dataset for identification, e.g. ../shared/data/celeba/aligned112.")
+flags.DEFINE_enum("identification_identities", "all", ["all", "train", "holdout"], "Identities of "
+                  "--identification_data: all, or one side of the fixed split of lrfr_tf.data.splits (holdout: those a "
+                  "model trained with data.identities=train never saw).")
 flags.DEFINE_list("identification_sizes", None, "Probe sizes for identification (default: --sizes).")
 flags.DEFINE_integer("gallery_seed", None, "Pick each identity's gallery image with this seed (default: its first file).")
 flags.DEFINE_enum("kernel", "bicubic", ["bicubic", "bilinear", "area", "nearest"], "Down-sampling kernel.")
@@ -117,7 +120,8 @@ def evaluate_and_report(names, sizes, id_sizes, verification_tokens, want_identi
         pairs_data = PairsData(FLAGS.data, FLAGS.pairs, FLAGS.images_subdir)
         protocols_dir = FLAGS.protocols_dir or os.path.join(FLAGS.data, "protocols")
         protocols = runner.parse_protocols(verification_tokens, pairs_data.num_pairs, sizes, protocols_dir, FLAGS.out)
-    identification_data = IdentificationData(FLAGS.identification_data, FLAGS.gallery_seed) if want_identification else None
+    identification_data = IdentificationData(FLAGS.identification_data, FLAGS.gallery_seed,
+                                                                        FLAGS.identification_identities) if want_identification else None
 
     embedders = [
         load_embedder(path, FLAGS.preprocessing, FLAGS.flip, FLAGS.batch_size, names[i] if names else None, FLAGS.num_threads)

@@ -87,6 +87,9 @@ class IdentityFolder:
         ``skipped_folders`` and logs a warning with their count.
       extensions: image file endings to take (case-insensitive). Other files
         are ignored and counted in ``ignored_files``.
+      identities: "all" (default), or "train" / "holdout": only the identities of that side of the fixed
+        name-hash split (``lrfr_tf.data.splits``), so a model trained on "train" can be tested on identities
+        it never saw.
 
     Attributes: root, paths (full paths, sorted by identity then file name),
     labels (int32 [N]), class_names (id order), num_classes, label_map (name -> id).
@@ -98,7 +101,10 @@ class IdentityFolder:
         label_map: LabelMapArg = None,
         empty: str = "error",
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        identities: str = "all",
     ):
+        from lrfr_tf.data.splits import select_identities
+
         if empty not in ("error", "skip"):
             raise ValueError(f"empty must be 'error' or 'skip', got {empty!r}")
         self.root = os.fspath(root)
@@ -111,6 +117,8 @@ class IdentityFolder:
             if os.path.isfile(os.path.join(self.root, "dataset.json")):
                 hint = "; it holds a packed TFRecord dataset: read it with lrfr_tf.data.tfrecord.TFRecordSource"
             raise ValueError(f"{self.root}: no identity folders (expected root/<identity>/<image>){hint}")
+        self.identities = identities
+        folders = select_identities(folders, identities, what=self.root)
         self.class_names = _class_names_from(label_map) if label_map is not None else folders
         self.label_map: Dict[str, int] = {name: i for i, name in enumerate(self.class_names)}
         unknown = [f for f in folders if f not in self.label_map]

@@ -26,10 +26,11 @@ from lrfr_tf.provenance import recorded_path
 class IdentificationData:
     """Gallery/probe split of an identity folder (``lrfr_tf.data.folders.IdentityFolder``)."""
 
-    def __init__(self, root: str, gallery_seed: Optional[int] = None):
+    def __init__(self, root: str, gallery_seed: Optional[int] = None, identities: str = "all"):
         from lrfr_tf.data.folders import IdentityFolder
 
-        folder = IdentityFolder(root)
+        folder = IdentityFolder(root, identities=identities)
+        self.identities = identities
         self.root = folder.root
         self.gallery_seed = gallery_seed
         self.image_set = ImageSet(folder.root, folder.relative_paths(), source=folder.root)
@@ -59,6 +60,7 @@ class IdentificationData:
     def describe(self) -> Dict[str, object]:
         return {
             "root": recorded_path(self.root),
+            "identities": self.identities,
             "num_identities": int(self.gallery.size),
             "gallery_size": int(self.gallery.size),
             "num_probes": int(self.probes.size),

@@ -84,6 +84,7 @@ def base_config(name: str, method: str) -> Config:
         data=Config(
             train="",            # identity folder root/<id>/*.jpg or TFRecord glob (lrfr_tf.data readers)
             format="auto",       # auto | folder | tfrecord
+            identities="all",    # all | train | holdout: the fixed identity split of lrfr_tf.data.splits (folders)
             image_size=[112, 112],
             batch_size=512,      # global batch, split across replicas
             flip=True,

@@ -63,8 +63,9 @@ class Stage:
         return self.start + self.steps
 
 
-def open_source(path: str, kind: str = "auto"):
-    """An identity folder (``root/<identity>/*.jpg``) or TFRecord files (a glob) via the readers."""
+def open_source(path: str, kind: str = "auto", identities: str = "all"):
+    """An identity folder (``root/<identity>/*.jpg``) or TFRecord files (a glob) via the readers; ``identities``
+    ("all", "train", "holdout": ``lrfr_tf.data.splits``) selects a folder's identities."""
     if not path:
         raise ValueError("config.data.train is empty: point it at an identity folder or TFRecord files")
     if kind == "auto":
@@ -78,7 +79,10 @@ def open_source(path: str, kind: str = "auto"):
     if kind == "folder":
         from lrfr_tf.data.folders import IdentityFolder
 
-        return IdentityFolder(path)
+        return IdentityFolder(path, identities=identities)
+    if identities != "all":
+        raise ValueError(f"config data.identities={identities!r} selects identity folders; {path} is a TFRecord "
+                         "dataset: pack only the identities you want (python -m lrfr_tf.data.pack)")
     if kind == "tfrecord":
         from lrfr_tf.data.tfrecord import TFRecordSource
 
@@ -105,7 +109,8 @@ class Trainer:
         if self.global_batch % self.replicas:
             raise ValueError(f"data.batch_size={self.global_batch} is not divisible by the {self.replicas} replicas")
         self.precision = config.precision
-        self.source = source if source is not None else open_source(resolve_path(config.data.train), config.data.format)
+        self.source = source if source is not None else open_source(resolve_path(config.data.train), config.data.format,
+                                                                           config.data.identities)
         method_cls = METHODS.get(config.method)
         self.method: Method = method_cls(config, num_classes=self.source.num_classes)
         os.makedirs(self.workdir, exist_ok=True)

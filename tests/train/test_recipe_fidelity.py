@@ -147,3 +147,67 @@ def test_sl_margin_stage3_drops_the_pixel_loss(tmp_path):
     expected = " ".join(load_recipe("sl_margin").__doc__.split("Expected")[1].split())
     claim, _, rest = expected.partition("Not a target of this recipe:")
     assert rest and "99.42" not in claim and "SphereFace" in rest  # SphereFace's figure only as not a target
+
+
+def _gradient_norms(config, tmp_path, batches=4):
+    """||grad of the weighted ``ce`` term|| and ||grad of the weighted ``distance`` term|| w.r.t. the backbone's
+    weights, each term averaged over the batch as the engine does, through the siamese method's own
+    ``loss_terms``; medians over ``batches`` smoke batches (before any update)."""
+    import tensorflow as tf
+
+    from lrfr_tf.train.engine import Trainer
+
+    config.data.verify, config.log.progress, config.eval.enabled = "none", False, False
+    trainer = Trainer(config, str(tmp_path))
+    stage = trainer.stages[0]
+    (update,) = stage.updates
+    variables = trainer.models["backbone"].trainable_variables
+    norms = []
+    for batch in trainer.dataset(stage, 0).take(batches):
+        with tf.GradientTape(persistent=True) as tape:
+            terms = trainer.method.loss_terms(trainer.models, batch, trainable=update.train, needed=["ce", "distance"])
+            weighted = {k: update.losses[k] * tf.reduce_mean(terms[k]) for k in ("ce", "distance")}
+        norms.append([float(tf.linalg.global_norm(tape.gradient(weighted[k], variables))) for k in ("ce", "distance")])
+    return np.median(np.array(norms), axis=0)
+
+
+#: The band the weighted LogExp gradient must be in, as a fraction of the cross-entropy's: the st recipe's
+#: cosine term (Knoche et al., weight 25, CE summed) is at 0.4 on the same batches.
+LOGEXP_RATIO_BAND = (0.1, 1.0)
+
+
+def test_maug_logexp_gradient_ratio(tmp_path):
+    """maug_logexp: p = 1, the cross-entropies summed, w = 25 D; the weighted LogExp gradient is a tenth to one
+    times the cross-entropy's at smoke scale (the docstring's 0.39), as the cosine term of st is. The old
+    setting (p = 2, w = 25, CE averaged) was far below (7e-4): the contrast did nothing."""
+    config = load_config("maug_logexp", ["scale=smoke"])
+    assert config.siamese.distance == "logexp" and config.siamese.distance_kwargs.p == 1.0
+    assert config.siamese.ce_reduction == "sum"
+    assert config.model.embedding_dim == 512
+    assert config.stages.train.updates.main.losses.distance == 25.0 * 512
+    ce, logexp = _gradient_norms(config, tmp_path / "new")
+    ratio = logexp / ce
+    old = load_config("maug_logexp", ["scale=smoke", "siamese.distance_kwargs.p=2.0", "siamese.ce_reduction=mean",
+                                      "stages.train.updates.main.losses.distance=25.0"])
+    old_ce, old_logexp = _gradient_norms(old, tmp_path / "old")
+    old_ratio = old_logexp / old_ce
+    st = load_config("maug_logexp", ["scale=smoke", "siamese.distance=cosine_distance",
+                                     "stages.train.updates.main.losses.distance=25.0"])
+    st.siamese.distance_kwargs = {}
+    st_ce, st_cos = _gradient_norms(st, tmp_path / "st")
+    print(f"maug_logexp gradient ratio: new {ratio:.3g}, old {old_ratio:.3g}, st's cosine term {st_cos / st_ce:.3g}")
+    assert LOGEXP_RATIO_BAND[0] <= ratio <= LOGEXP_RATIO_BAND[1], ratio
+    assert old_ratio < 0.01 and ratio > 50 * old_ratio, (old_ratio, ratio)
+    assert LOGEXP_RATIO_BAND[0] <= st_cos / st_ce <= LOGEXP_RATIO_BAND[1]  # the reference the band comes from
+
+
+def test_maug_logexp_gradient_ratio_from_the_pretrained_mobilefacenet(tmp_path, mobilefacenet_tflite):
+    """Starting from the pretrained MobileFaceNet (D = 192, as the small-scale reproduction does) with the
+    docstring's w = 25 * 192, the ratio is in the same band (the docstring's 0.36)."""
+    config = load_config("maug_logexp", ["scale=smoke", f"model.init={mobilefacenet_tflite}",
+                                         "model.backbone=mobilefacenet", "model.embedding_dim=192",
+                                         f"stages.train.updates.main.losses.distance={25.0 * 192}"])
+    config.model.backbone_kwargs = {}
+    ce, logexp = _gradient_norms(config, tmp_path)
+    print(f"maug_logexp gradient ratio from the MobileFaceNet: {logexp / ce:.3g}")
+    assert LOGEXP_RATIO_BAND[0] <= logexp / ce <= LOGEXP_RATIO_BAND[1], logexp / ce

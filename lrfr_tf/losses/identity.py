@@ -12,7 +12,7 @@ from lrfr_tf.losses.loss_registry import LOSSES
 from lrfr_tf.preprocessing import Preprocessing
 
 _PACKAGE = "lrfr_tf"
-_DISTANCES = ("cosine", "l2")
+_DISTANCES = ("cosine", "l2", "normalized_mse")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -20,6 +20,8 @@ class IdentityLoss(keras.losses.Loss):
     """L_id = d(phi(SR), phi(HR)) for a frozen face recognizer phi.
 
       cosine: 1 - cos(phi(SR), phi(HR))          l2: 1/D ||phi(SR) - phi(HR)||^2
+      normalized_mse: 1/D ||n(phi(SR)) - n(phi(HR))||^2 = (2 - 2 cos(phi(SR), phi(HR))) / D,
+        n = L2 normalisation: the mean squared error of the embeddings as the recognizer compares them
 
     ``y_true`` / ``y_pred``: HR / SR images, float32 RGB in [0, 255] (the lrfr_tf
     image convention). Both are resized to ``preprocessing.size`` (with its
@@ -34,7 +36,7 @@ class IdentityLoss(keras.losses.Loss):
     Args:
       recognizer: Keras model mapping normalised faces to embeddings.
       preprocessing: its input contract; defaults to ``recognizer.preprocessing``.
-      distance: "cosine" or "l2".
+      distance: "cosine", "l2" or "normalized_mse".
     """
 
     def __init__(
@@ -75,6 +77,9 @@ class IdentityLoss(keras.losses.Loss):
         hr = tf.stop_gradient(self.embed(tf.stop_gradient(tf.cast(y_true, tf.float32))))
         if self.distance == "cosine":
             return cosine_distance(hr, sr)
+        if self.distance == "normalized_mse":
+            sr = tf.math.l2_normalize(sr, axis=-1, epsilon=1e-12)
+            hr = tf.math.l2_normalize(hr, axis=-1, epsilon=1e-12)
         return tf.reduce_mean(tf.square(sr - hr), axis=-1)
 
     def get_config(self):

@@ -80,6 +80,10 @@ def test_identity_loss_resizes_to_the_recognizer_input_and_routes_gradients_to_s
     assert tape.gradient(value, hr) is None and tape.gradient(value, sr) is not None
     l2 = create_loss("identity", recognizer=net, distance="l2")
     np.testing.assert_allclose(float(l2(hr, sr)), np.mean((emb[0] - emb[1]) ** 2), rtol=1e-5)
+    unit = [e / np.linalg.norm(e, axis=-1, keepdims=True) for e in emb]
+    mse = create_loss("identity", recognizer=net, distance="normalized_mse")
+    np.testing.assert_allclose(float(mse(hr, sr)), np.mean((unit[0] - unit[1]) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(float(mse(hr, sr)), np.mean((2.0 - 2.0 * cos) / emb[0].shape[-1]), rtol=1e-5)
 
 
 def test_identity_loss_needs_a_preprocessing():

@@ -11,6 +11,10 @@ blocks of 4x4 stride-2 transposed conv -> batch norm -> dropout (first
 ``num_dropout`` blocks) -> ReLU, each concatenated with the encoder output of the
 same size, then a last 4x4 stride-2 transposed conv to RGB with tanh. With the
 defaults (7 levels, 64..512 channels) a 128x128 input is encoded down to 1x1.
+
+``pad_input=True`` takes any input size: the image is mirror-padded (reflection, centred) to the next
+multiple of 2^num_levels, run through the net and the output cropped back, so a 7-level net (128 px)
+restores 112x112 faces: 8 px of reflection on each side, the output's central 112x112.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class IdentityPreservingUNet(ImageModel):
       channels: image channels.
       seed: seed of the dropout masks (their generator state is a weight of the
         model, so a resumed run continues the same mask sequence).
+      pad_input: accept any input size by reflection-padding it to a multiple of
+        2^num_levels and cropping the output back (see the module docstring); each
+        side's padding must be smaller than the side.
     """
 
     def __init__(
@@ -49,6 +56,7 @@ class IdentityPreservingUNet(ImageModel):
         num_dropout: int = 3,
         channels: int = 3,
         seed: int = 0,
+        pad_input: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -59,7 +67,9 @@ class IdentityPreservingUNet(ImageModel):
         self.channels = self.in_channels = int(channels)
         self.seed = int(seed)
         self.scale = 1
-        self.input_multiple = 2**self.num_levels
+        self.pad_input = bool(pad_input)
+        self.depth_multiple = 2**self.num_levels  # the side the encoder halves down to 1 px
+        self.input_multiple = 1 if self.pad_input else self.depth_multiple
 
         widths = [min(self.filters * 2**i, self.max_filters) for i in range(self.num_levels)]
         self.down_convs, self.down_norms = [], []
@@ -88,9 +98,33 @@ class IdentityPreservingUNet(ImageModel):
             self.channels, 4, strides=2, padding="same", kernel_initializer=_INIT, activation="tanh", name="to_rgb"
         )
 
+    def build(self, input_shape):
+        # unknown sides: the smallest size the encoder takes without padding
+        super().build([input_shape[0], *[self.depth_multiple if d is None else d for d in input_shape[1:3]],
+                       *input_shape[3:]])
+
+    def _padding(self, images):
+        """[[top, bottom], [left, right]] reflection padding up to the next multiples of 2^num_levels."""
+        pads = []
+        for axis in (1, 2):
+            side = images.shape[axis]
+            if side is None:
+                side = tf.shape(images)[axis]
+                total = (-side) % self.depth_multiple
+            else:
+                total = (-side) % self.depth_multiple
+                if total and max(total - total // 2, total // 2) >= side:
+                    raise ValueError(f"{type(self).__name__}: pad_input cannot reflect {side} px up to "
+                                     f"{side + total} px (each side's padding must be smaller than the side)")
+            pads.append([total // 2, total - total // 2])
+        return pads
+
     def call(self, images, training=None):
         self.check_input_size(images.shape)
         x = to_unit_range(images)
+        if self.pad_input:
+            pads = self._padding(x)
+            x = tf.pad(x, [[0, 0], *pads, [0, 0]], mode="REFLECT")
         skips = []
         for conv, norm, act in zip(self.down_convs, self.down_norms, self.down_acts):
             x = conv(x)
@@ -104,7 +138,12 @@ class IdentityPreservingUNet(ImageModel):
             if dropout is not None:
                 x = dropout(x, training=training)
             x = tf.concat([act(x), skip], axis=-1)
-        return from_unit_range(self.to_rgb(x))
+        out = self.to_rgb(x)
+        if self.pad_input:
+            (top, _), (left, _) = pads
+            height, width = [images.shape[a] if images.shape[a] is not None else tf.shape(images)[a] for a in (1, 2)]
+            out = out[:, top:top + height, left:left + width, :]
+        return from_unit_range(out)
 
     def get_config(self):
         config = super().get_config()
@@ -116,6 +155,7 @@ class IdentityPreservingUNet(ImageModel):
             num_dropout=self.num_dropout,
             channels=self.channels,
             seed=self.seed,
+            pad_input=self.pad_input,
         )
         return config
 

@@ -164,6 +164,36 @@ def test_ip_unet_output_range_and_dropout_only_in_training():
     np.testing.assert_array_equal(out, net(x, training=False).numpy())
 
 
+def test_ip_unet_pad_input_runs_the_7_level_net_on_112_px_faces(tmp_path):
+    """pad_input: a 112x112 face is reflected to 128x128 (8 px each side), run through the 7-level net and the
+    central 112x112 returned: the same as the unpadded net on the NumPy-reflected input, cropped."""
+    net = tiny("ip_unet", num_levels=7, pad_input=True)
+    assert net.input_multiple == 1 and net.depth_multiple == 128
+    x = images(112, 112)
+    out = net(x, training=False).numpy()
+    assert out.shape == (2, 112, 112, 3)
+    plain = tiny("ip_unet", num_levels=7)
+    plain(images(128, 128))
+    plain.set_weights(net.get_weights())
+    padded = np.pad(x, [[0, 0], [8, 8], [8, 8], [0, 0]], mode="reflect")
+    np.testing.assert_allclose(out, plain(padded, training=False).numpy()[:, 8:120, 8:120], atol=1e-4)
+    assert net(images(112, 96), training=False).shape == (2, 112, 96, 3)  # 96 px wide: 16 px of reflection each side
+    with pytest.raises(ValueError, match="pad_input cannot reflect 40 px"):
+        net(images(40, 40))
+    with pytest.raises(ValueError, match="multiples of 128"):
+        plain(x)
+    assert_config_roundtrip(net, x)
+    assert_keras_save_load(net, x, tmp_path)
+
+
+@pytest.mark.slow
+def test_ip_unet_pad_input_tflite_parity(tmp_path):
+    net = tiny("ip_unet", num_levels=7, pad_input=True)
+    x = images(112, 112)
+    net(x)
+    assert_tflite_parity(net, x, tmp_path, min_cosine=0.9999)
+
+
 def test_face_hallucination_priors_and_scale():
     net = tiny("rim_fhn", scale=4, num_landmarks=5, num_parsing_classes=6)
     assert isinstance(net, FaceHallucinationNet) and net.input_multiple == 1

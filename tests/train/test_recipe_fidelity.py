@@ -1,5 +1,6 @@
 """The paper recipes do what their papers say (issue 15): Knoche et al.'s eq. 7 for the siamese recipes, the
-Knoche training settings, SL-margin's stage 3 without the pixel loss.
+Knoche training settings, SL-margin's stage 3 without the pixel loss, maug_logexp's p = 1 and its LogExp weight
+calibrated on gradient norms, ip_unet's eq. 3, resolution list and depth.
 
 The weight-decay form (coupled L2 in the SGD paper recipes) is checked in test_train_optim.py.
 """
@@ -211,3 +212,97 @@ def test_maug_logexp_gradient_ratio_from_the_pretrained_mobilefacenet(tmp_path, 
     ce, logexp = _gradient_norms(config, tmp_path)
     print(f"maug_logexp gradient ratio from the MobileFaceNet: {logexp / ce:.3g}")
     assert LOGEXP_RATIO_BAND[0] <= logexp / ce <= LOGEXP_RATIO_BAND[1], logexp / ce
+
+
+#: The identity-preserving U-Net paper's resolution list (height x width), drawn at equal probability.
+IP_UNET_SIZES = [(7, 6), (11, 8), (14, 12), (16, 12), (16, 14), (16, 16), (18, 16), (21, 15), (32, 32), (112, 96)]
+
+
+def test_ip_unet_uses_the_papers_sizes_and_depth():
+    """The LR sizes are the paper's 10 at equal probability (the multi_scale preset, not {7, 14, 28}); the U-Net
+    has the paper's 7 levels, on 112 px faces through the reflection padding; the departure is stated."""
+    from lrfr_tf.data import degrade
+    from lrfr_tf.train.methods.super_resolution import create_sr_net
+
+    for config in (load_config("ip_unet"), load_config("ip_unet", ["scale=smoke"])):
+        (sampler,) = [op.sampler for op in degrade.parse(config.data.degrade).ops if hasattr(op, "sampler")]
+        assert sampler.sizes == IP_UNET_SIZES and sampler.probs == pytest.approx([0.1] * 10)
+        assert config.sr.kwargs.num_levels == 7 and config.sr.kwargs.pad_input
+    net, input_size = create_sr_net(load_config("ip_unet", ["scale=smoke"]).sr, (112, 112))
+    assert input_size == (112, 112) and len(net.down_convs) == 7 and len(net.up_convs) + 1 == 7
+    doc = load_recipe("ip_unet").__doc__
+    departures = [p.split("\n\n")[0] for p in doc.split("Departure from the paper:")[1:]]
+    assert any("128" in p and "112" in p for p in departures)
+    assert all("because" in p for p in departures), departures
+
+
+def _ip_unet(*overrides):
+    config = load_config("ip_unet", ["scale=smoke", *overrides])
+    config.data.verify, config.log.progress, config.eval.enabled = "none", False, False
+    return config
+
+
+def test_ip_unet_total_loss_is_eq3(tmp_path, mobilefacenet_tflite):
+    """eq. 3: L = MSE(n(phi(SR)), n(phi(HR))) + 5 * mean(((SR - HR) / 255)^2), n the L2 normalisation, averaged
+    over the batch: the engine's first-step total equals it computed in NumPy from the step's SR faces (dropout
+    off, so a second pass gives the same SR), and the identity term is (2 - 2 cos) / D. The old loss,
+    5 (1 - cos) + pixel, fails here."""
+    from lrfr_tf.train.engine import Trainer
+
+    config = _ip_unet(f"model.init={mobilefacenet_tflite}")
+    config.sr.kwargs = {**config.sr.kwargs.to_dict(), "dropout_rate": 0.0}
+    assert config.sr.identity_distance == "normalized_mse"
+    trainer = Trainer(config, str(tmp_path))
+    stage = trainer.stages[0]
+    assert stage.updates[0].losses == {"identity": 1.0, "pixel": 5.0}
+    batch = next(iter(trainer.strategy.experimental_distribute_dataset(trainer.dataset(stage, 0))))
+    recognizer, hr = trainer.models["recognizer"], batch["image"]
+    sr = trainer.models["sr_net"](batch["lr"], training=True)
+    emb_sr, emb_hr = [recognizer(recognizer.preprocessing.normalize(t), training=False).numpy().astype(np.float64)
+                      for t in (sr, hr)]
+    unit_sr, unit_hr = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in (emb_sr, emb_hr)]
+    identity = np.mean((unit_sr - unit_hr) ** 2, axis=1)
+    cos = np.sum(unit_sr * unit_hr, axis=1)
+    np.testing.assert_allclose(identity, (2.0 - 2.0 * cos) / 192, rtol=1e-6)
+    diff = (sr.numpy().astype(np.float64) - hr.numpy()) / 255.0
+    pixel = np.mean(diff.reshape(len(diff), -1) ** 2, axis=1)
+    logs = {k: float(v) for k, v in trainer._step_fn(stage)(batch).items()}
+    assert logs["main/identity"] == pytest.approx(np.mean(identity), rel=1e-3)
+    assert logs["main/pixel"] == pytest.approx(np.mean(pixel), rel=1e-3)
+    assert logs["main/total"] == pytest.approx(np.mean(identity + 5.0 * pixel), rel=1e-3)
+    assert abs(logs["main/total"] - np.mean(5.0 * (1.0 - cos) + pixel)) > 0.1  # the old form is far off
+
+
+def _sr_gradient_norms(config, tmp_path, batches=4):
+    """||grad|| of the weighted ``identity`` and ``pixel`` terms w.r.t. the SR net's weights (batch means, as
+    the engine takes them), through the method's ``loss_terms``; medians over ``batches`` smoke batches."""
+    import tensorflow as tf
+
+    from lrfr_tf.train.engine import Trainer
+
+    trainer = Trainer(config, str(tmp_path))
+    stage = trainer.stages[0]
+    (update,) = stage.updates
+    variables = trainer.models["sr_net"].trainable_variables
+    norms, names = [], ("identity", "pixel")
+    for batch in trainer.dataset(stage, 0).take(batches):
+        with tf.GradientTape(persistent=True) as tape:
+            terms = trainer.method.loss_terms(trainer.models, batch, trainable=update.train, needed=list(names))
+            weighted = {k: update.losses[k] * tf.reduce_mean(terms[k]) for k in names}
+        norms.append([float(tf.linalg.global_norm(tape.gradient(weighted[k], variables))) for k in names])
+    return np.median(np.array(norms), axis=0)
+
+
+def test_ip_unet_term_balance(tmp_path, mobilefacenet_tflite):
+    """The docstring's gradient ratios ||grad L_emb|| / ||grad 5 L_pixel|| (smoke U-Net, untrained): eq. 3 with
+    normalised embeddings leaves the pixel term leading (0.05); the old 5 (1 - cos) + pixel, and the MSE of the
+    raw embeddings, let the identity term drive the net (over 100x)."""
+    init = f"model.init={mobilefacenet_tflite}"
+    identity, pixel = _sr_gradient_norms(_ip_unet(init), tmp_path / "eq3")
+    old_identity, old_pixel = _sr_gradient_norms(
+        _ip_unet(init, "sr.identity_distance=cosine", "stages.train.updates.main.losses.identity=5.0",
+                 "stages.train.updates.main.losses.pixel=1.0"), tmp_path / "old")
+    raw_identity, raw_pixel = _sr_gradient_norms(_ip_unet(init, "sr.identity_distance=l2"), tmp_path / "raw")
+    ratios = identity / pixel, old_identity / old_pixel, raw_identity / raw_pixel
+    print("ip_unet gradient ratio identity / pixel: eq. 3 %.3g, old %.3g, raw-embedding MSE %.3g" % ratios)
+    assert 0.01 <= ratios[0] <= 0.5 and ratios[1] > 30 and ratios[2] > 30, ratios

@@ -2,13 +2,14 @@
 
 Loss terms (per example):
   ``pixel``     L_pix = mean ((SR - HR) / 255)^2                 (``losses.pixel``)
-  ``identity``  L_id  = 1 - cos(phi(SR), phi(HR)), phi frozen   (``losses.identity``)
+  ``identity``  L_id  = d(phi(SR), phi(HR)), phi frozen, d = ``sr.identity_distance``: 1 - cos, the MSE of
+                the embeddings, or of the L2-normalised ones ((2 - 2 cos) / D)   (``losses.identity``)
   ``ce``        margin-softmax cross-entropy of the recognizer on SR faces
   ``ce_hr``     the same on the HR faces (recognizer pre-training)
 
 LR faces: ``data.degrade`` applied at the image size (bicubic down/up, as the evaluation harness
 does), then area-resized to the SR net's input size (image size / ``sr_net.scale``).
-Recipes: ``sl_margin`` (SRnet + SphereFace, three stages), ``ip_unet`` (U-Net, pixel + 5 * identity).
+Recipes: ``sl_margin`` (SRnet + SphereFace, three stages), ``ip_unet`` (U-Net, normalised-embedding MSE + 5 * pixel).
 """
 
 from __future__ import annotations

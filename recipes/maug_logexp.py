@@ -35,8 +35,8 @@ Smoke:   python -m lrfr_tf.train --recipe=maug_logexp --config.scale=smoke
 
 Expected (the paper's claim in direction, as issue 15 states it; no figure of the paper is quoted here): MAug +
 LogExp beats MAug alone at 7 and 14 px (``--config.stages.train.updates.main.losses.distance=0``: the same two
-branches without the contrast), with a small loss at 112 px; compare on LFW CR at 7/14/20 px with ``lrfr_tf.evaluate``. No accuracy
-of this recipe has been measured here.
+branches without the contrast), with a small loss at 112 px; compare on LFW CR at 7/14/20 px with
+``lrfr_tf.evaluate``. No accuracy of this recipe has been measured here.
 """
 
 from lrfr_tf.train import defaults as D

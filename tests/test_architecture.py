@@ -11,19 +11,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "lrfr_tf"
 #: Floor of each top-level part of lrfr_tf (ARCHITECTURE.md). A module may import its own part and lower floors.
 FLOORS = {
     "__init__": 0, "preprocessing": 0, "registry": 0, "cli_errors": 0, "cli_logging": 0, "platform_checks": 0,
-    "model_metadata": 0, "provenance": 0, "packaged_models": 0, "litert": 0,
+    "model_metadata": 0, "provenance": 0, "packaged_models": 0, "litert": 0, "zoo": 0,
     "data": 1, "models": 1, "losses": 1, "search": 1,
-    "eval": 2, "evaluate": 2,
+    "eval": 2, "evaluate": 2, "calibrate": 2,
     "train": 3,
     "export": 4, "serve": 4, "edge": 4, "qat": 4,
 }
 #: Ground-floor modules may use each other. Other same-floor imports that are part of the design (a peer's lower-level helper), kept explicit.
-ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), ("evaluate", "eval"), ("qat", "export")}
-TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "litert", "cli_errors", "cli_logging", "provenance")
+ALLOWED_PEERS = {("models", "data"), ("losses", "models"), ("losses", "data"), ("evaluate", "eval"), ("calibrate", "eval"),
+                 ("qat", "export")}
+TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "litert", "cli_errors", "cli_logging", "provenance",
+           "zoo")
 #: Modules a TF-free part may use although some functions of theirs import TensorFlow when called (their TF paths;
 #: the edge runtime uses the NumPy ones): module -> those functions. Nothing else in them may import TF.
 TF_AT_CALL = {"lrfr_tf.preprocessing": ("normalize",), "lrfr_tf.data.images": ("decode_image",),
-              "lrfr_tf.data.folders": ()}
+              "lrfr_tf.data.folders": (), "lrfr_tf.data.splits": ()}
 
 
 def _part(module: str) -> str:

@@ -25,7 +25,7 @@ from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
 from lrfr_tf.eval.thresholds import ABSTAIN_BELOW_TAR, CALIBRATION_PAIRS, FARS, TEST_PAIRS  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Model: .tflite file, SavedModel directory or .keras file.")
+flags.DEFINE_string("model", None, "Model: .tflite file, SavedModel directory, .keras file or zoo:NAME.")
 flags.DEFINE_string("name", None, "Display name (default: file name).")
 flags.DEFINE_string("preprocessing", None, "Preprocessing for models without one (see lrfr_tf.evaluate).")
 flags.DEFINE_string("data", None, "LFW-format directory (pairs files and aligned112/).")
@@ -75,6 +75,9 @@ def run(argv):
         raise ValueError(f"--abstain_below_tar: expected a rate in [0, 1], got {FLAGS.abstain_below_tar}")
     if not os.path.isdir(FLAGS.data):
         raise NotADirectoryError(f"--data={FLAGS.data}: no such directory")
+    from lrfr_tf.zoo import resolve_model
+
+    FLAGS.model = resolve_model(FLAGS.model)  # zoo:NAME -> the shipped file
     if not os.path.exists(FLAGS.model):
         raise FileNotFoundError(f"--model={FLAGS.model}: no such file or directory")
     if any(os.path.basename(p.strip()) == TEST_PAIRS for p in FLAGS.calibration_pairs):

@@ -80,7 +80,9 @@ def _quiet_opencv():
 def _pipeline():
     from lrfr_tf.edge.edge_pipeline import EdgePipeline
 
-    return EdgePipeline(FLAGS.model, FLAGS.detector, FLAGS.landmarks, FLAGS.num_threads, FLAGS.preprocessing,
+    from lrfr_tf.zoo import resolve_model
+
+    return EdgePipeline(resolve_model(FLAGS.model), FLAGS.detector, FLAGS.landmarks, FLAGS.num_threads, FLAGS.preprocessing,
                         FLAGS.tile_size, FLAGS.min_score)
 
 

@@ -432,6 +432,9 @@ def load_embedder(
         return obj_or_path
     import keras
 
+    from lrfr_tf.zoo import resolve_model
+
+    obj_or_path = resolve_model(obj_or_path)  # zoo:NAME -> the shipped file
     if isinstance(obj_or_path, keras.Model):
         return KerasEmbedder(obj_or_path, preprocessing, flip, batch_size or 64, name)
     path = os.fspath(obj_or_path)

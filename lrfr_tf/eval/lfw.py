@@ -25,6 +25,21 @@ from lrfr_tf.provenance import recorded_path
 log = logging.getLogger(__name__)
 
 
+#: Folds a single-set pairs file (LFW View 1) is split into for the 10-fold threshold selection.
+SINGLE_SET_FOLDS = 10
+
+
+def interleaved_folds(labels: np.ndarray, k: int = SINGLE_SET_FOLDS) -> np.ndarray:
+    """Fold ids for a pairs file with one set: the i-th same-person pair and the i-th different-person pair go to
+    fold i mod k, so every fold has the same share of each (View 1's 500 + 500 pairs: 50 + 50 per fold)."""
+    labels = np.asarray(labels, bool)
+    folds = np.empty(labels.size, np.int32)
+    for value in (True, False):
+        idx = np.flatnonzero(labels == value)
+        folds[idx] = np.arange(idx.size) % k
+    return folds
+
+
 class PairsData:
     """An LFW-style pairs file with its images (decoded once, on first use)."""
 
@@ -40,6 +55,10 @@ class PairsData:
         self.idx2 = np.array([index[p.path2] for p in self.pairs], np.int64)
         self.labels = np.array([p.same for p in self.pairs], bool)
         self.folds = np.array([p.fold for p in self.pairs], np.int32)
+        self.folds_from_file = True
+        if np.unique(self.folds).size == 1:  # View 1 (pairsDevTest.txt): one set; split it for threshold selection
+            self.folds = interleaved_folds(self.labels)
+            self.folds_from_file = False
 
     @property
     def num_pairs(self) -> int:
@@ -52,6 +71,8 @@ class PairsData:
             "pairs_sha256": sha256_file(self.pairs_file),
             "num_pairs": self.num_pairs,
             "num_folds": int(np.unique(self.folds).size),
+            "folds": "from the pairs file" if self.folds_from_file else
+            f"one set in the file: split into {SINGLE_SET_FOLDS} interleaved folds (lrfr_tf.eval.lfw.interleaved_folds)",
             "num_images": len(self.image_set),
             "images_sha256": self.image_set.data_hash,
         }

@@ -95,6 +95,9 @@ def run(argv):
     preprocessing = as_preprocessing(FLAGS.preprocessing) if FLAGS.preprocessing else None
     # Inputs are checked before anything expensive: the source exists and is a model, the output folder is
     # writable, the gate folder has pairs and images, calibration faces decode.
+    from lrfr_tf.zoo import resolve_model
+
+    FLAGS.model = resolve_model(FLAGS.model)  # zoo:NAME -> the shipped file
     resolve_source(FLAGS.model)
     thresholds = read_thresholds(FLAGS.thresholds) if FLAGS.thresholds else None
     check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")

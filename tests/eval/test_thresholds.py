@@ -186,3 +186,22 @@ def test_cli_writes_thresholds_the_exporter_reads(tmp_path, lfw_view1, small_ker
     bad.write_text(json.dumps([{"min_px": 8, "max_px": 4, "threshold": 0.3, "far": 0.001}]))
     with pytest.raises(ValueError, match="bad.json"):
         read_thresholds(str(bad))
+
+
+def test_single_set_pairs_file_gets_interleaved_folds(tmp_path):
+    """LFW View 1 (one set, header '<n>') is split into 10 interleaved folds, each with its share of both labels;
+    a multi-fold file keeps its folds. Regression: the distill recipe's View 1 evaluation raised 'needs 2 folds'."""
+    from lrfr_tf.eval.lfw import PairsData, interleaved_folds
+
+    lines = (SAMPLE_LFW / "pairs.txt").read_text().splitlines()
+    same, different = lines[1:51] + lines[101:151], lines[51:101] + lines[151:201]
+    os.symlink(SAMPLE_LFW / "aligned112", tmp_path / "aligned112")
+    (tmp_path / "pairsDevTest.txt").write_text("100\n" + "\n".join(same + different) + "\n")
+    one = PairsData(str(tmp_path), "pairsDevTest.txt")
+    assert not one.folds_from_file and np.unique(one.folds).tolist() == list(range(10))
+    for f in range(10):
+        assert one.labels[one.folds == f].sum() == 10 and (~one.labels[one.folds == f]).sum() == 10
+    labels = np.array([True] * 3 + [False] * 5)
+    assert interleaved_folds(labels, 2).tolist() == [0, 1, 0, 0, 1, 0, 1, 0]
+    two = PairsData(str(SAMPLE_LFW), "pairs.txt")
+    assert two.folds_from_file and np.unique(two.folds).tolist() == [0, 1]

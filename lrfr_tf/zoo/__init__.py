@@ -1,0 +1,41 @@
+"""Models trained by lrfr_tf and shipped inside the package (no ../shared, no download).
+
+``zoo_path("mobilefacenet_lr_distill")`` is the shipped .tflite (its metadata is embedded and beside it as JSON);
+``zoo_path(name, "keras")`` its Keras embedder. ``python -m lrfr_tf.evaluate``, ``calibrate``, ``export`` and
+``edge`` take ``--model=zoo:NAME`` (the .tflite) or ``--model=zoo:NAME.keras`` (``resolve_model``). Each model's folder holds MODEL_CARD.md: data, recipe, command, figures.
+
+TensorFlow-free: the edge runtime uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+PREFIX = "zoo:"
+#: name -> {format: file in the model's folder}
+MODELS: Dict[str, Dict[str, str]] = {
+    "mobilefacenet_lr_distill": {"tflite": "model_fp16.tflite", "keras": "embedder.keras", "card": "MODEL_CARD.md"},
+}
+
+
+def zoo_path(name: str, fmt: str = "tflite") -> str:
+    """Path of the shipped model ``name`` in ``fmt`` ("tflite", "keras", "card"); ValueError naming what exists."""
+    if name not in MODELS:
+        raise ValueError(f"zoo:{name}: no such shipped model; shipped: {', '.join(sorted(MODELS))}")
+    files = MODELS[name]
+    if fmt not in files:
+        raise ValueError(f"zoo:{name}: no {fmt!r} file; formats: {', '.join(files)}")
+    path = os.path.join(ROOT, name, files[fmt])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: the shipped file of zoo:{name} is missing (a broken install?)")
+    return path
+
+
+def resolve_model(arg):
+    """``zoo:NAME`` -> the shipped .tflite, ``zoo:NAME.keras`` -> its Keras embedder; anything else unchanged."""
+    if not isinstance(arg, str) or not arg.startswith(PREFIX):
+        return arg
+    name = arg[len(PREFIX):]
+    return zoo_path(name[: -len(".keras")], "keras") if name.endswith(".keras") else zoo_path(name, "tflite")

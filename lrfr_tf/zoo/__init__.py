@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "zoo:"
 #: name -> {format: file in the model's folder}
 MODELS: Dict[str, Dict[str, str]] = {
-    "mobilefacenet_lr_distill": {"tflite": "model_fp16.tflite", "keras": "embedder.keras", "card": "MODEL_CARD.md"},
+    # The .tflite (fp16, gated, with calibrated thresholds) is added once its export has run; until then: keras.
+    "mobilefacenet_lr_distill": {"keras": "embedder.keras", "card": "MODEL_CARD.md"},
 }
 
 
@@ -38,4 +39,6 @@ def resolve_model(arg):
     if not isinstance(arg, str) or not arg.startswith(PREFIX):
         return arg
     name = arg[len(PREFIX):]
-    return zoo_path(name[: -len(".keras")], "keras") if name.endswith(".keras") else zoo_path(name, "tflite")
+    if name.endswith(".keras"):
+        return zoo_path(name[: -len(".keras")], "keras")
+    return zoo_path(name, "tflite" if "tflite" in MODELS.get(name, {"tflite": ""}) else "keras")

@@ -3,7 +3,7 @@
   python benchmarks/accuracy_table.py     # ~40-60 min on 2 cores; writes results/accuracy/ and results/README.md
 
 Models (``--model NAME=PATH``, repeatable; default: ``DEFAULT_MODELS`` that exist): the pretrained
-MobileFaceNet (../shared), the shipped low-resolution model in float and its int8 export. Each runs through the
+MobileFaceNet (../shared) and the shipped low-resolution model; add its int8 export with ``--model``. Each runs through the
 evaluation harness (``lrfr_tf.eval.runner.evaluate_models``: the same code as ``python -m lrfr_tf.evaluate``)
 on LFW View 2 (pairs.txt, test only): 112 px, the cross- and equal-resolution sweep at ``SIZES`` (CR: one face
 at the size, the other at 112 px, both flips averaged; ER: both at the size), the four published protocols of
@@ -42,8 +42,7 @@ ID_SIZES = (8, 12, 16)
 PUBLISHED = ("low_res", "mid_res", "high_res", "all_res")
 DEFAULT_MODELS = (
     ("pretrained MobileFaceNet", "../shared/data/models/mobilefacenet/MobileFaceNet.tflite"),
-    ("lrfr distill (float)", "lrfr_tf/zoo/mobilefacenet_lr_distill/embedder.keras"),
-    ("lrfr distill (int8)", "lrfr_tf/zoo/mobilefacenet_lr_distill/model_int8.tflite"),
+    ("mobilefacenet_lr_distill", "lrfr_tf/zoo/mobilefacenet_lr_distill/embedder.keras"),
 )
 #: Knoche et al. 2021 (arXiv 2107.03769), ResNet-50 on MS1M. ``abstract``: stated in the paper's abstract (HR
 #: 99.23%; 96.86% -> 97.72% on LFW with face sizes uniform in 5-112 px, i.e. the all_res protocol);

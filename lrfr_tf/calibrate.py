@@ -22,7 +22,8 @@ from lrfr_tf import cli_logging
 cli_logging.start_cli(__name__)  # before anything imports TensorFlow
 
 from lrfr_tf.cli_errors import check_writable_dir, report  # noqa: E402
-from lrfr_tf.eval.thresholds import ABSTAIN_BELOW_TAR, CALIBRATION_PAIRS, FARS, TEST_PAIRS  # noqa: E402
+from lrfr_tf.eval.thresholds import (ABSTAIN_BELOW_TAR, CALIBRATION_PAIRS, FARS, TEST_PAIRS,  # noqa: E402
+                                     check_calibration_pairs)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Model: .tflite file, SavedModel directory, .keras file or zoo:NAME.")
@@ -80,9 +81,7 @@ def run(argv):
     FLAGS.model = resolve_model(FLAGS.model)  # zoo:NAME -> the shipped file
     if not os.path.exists(FLAGS.model):
         raise FileNotFoundError(f"--model={FLAGS.model}: no such file or directory")
-    if any(os.path.basename(p.strip()) == TEST_PAIRS for p in FLAGS.calibration_pairs):
-        raise ValueError(f"--calibration_pairs: {TEST_PAIRS} is LFW View 2, test data; calibrate on View 1 "
-                         f"({','.join(CALIBRATION_PAIRS)})")
+    check_calibration_pairs(FLAGS.calibration_pairs)  # before anything is written
     check_writable_dir(FLAGS.out, f"--out={FLAGS.out}")
     with cli_logging.log_to_file(os.path.join(FLAGS.out, "calibrate.log")):
         return calibrate_and_report(fars)

@@ -5,16 +5,7 @@ but the LR branch's size is drawn per image from {7, 14, 28, 56} px; loss (eq. 7
 ArcFace cross-entropies (Deng et al. 2019, eq. 3) of the two branches + 25 * d_cos(f(HR), f(LR))
 (Knoche et al., eq. 6; weight 25 for two branches): ``siamese.ce_reduction = "sum"``.
 
-Training settings (the paper's, as issue 15 reads it): batch 128, SGD lr 0.01 with momentum 0.9,
-dropout 0.5 before the embedding FC (``model.backbone_kwargs.dropout``); weight decay 5e-4 as the
-coupled L2 (``lambda * w`` added to the gradient before the momentum, ``weight_decay_mode``).
-Departure from the paper: an ArcFace IResNet-50 from scratch (or ``--config.model.init=``), not an
-ImageNet-initialised ResNet-50, because no ImageNet weights are available offline here.
-Departure from the paper: no colour augmentation (only the horizontal flip), because the toolkit's
-augmentation ops have no colour jitter.
-Departure from the paper: 180k iterations with the lr divided by 10 at 100k and 160k (ArcFace's
-schedule, kept from the toolkit's other recipes), because the paper's own schedule has not been checked
-here (it is not quoted).
+Training settings and departures from the paper: ``defaults.KNOCHE_SETTINGS``, appended below.
 
 Data: aligned 112x112 identity set; optional ``--config.model.init=`` HR model to fine-tune.
 
@@ -31,12 +22,11 @@ No accuracy of this recipe has been measured here.
 
 from lrfr_tf.train import defaults as D
 
+__doc__ += D.KNOCHE_SETTINGS
+
 
 def get_config():
-    steps = 180_000
-    config = D.recognition_config("st_m1", "siamese", steps, batch_size=128, lr=0.01, backbone="iresnet50",
-                                  losses={"ce": 1.0, "distance": 25.0}, boundaries=[100_000 / steps, 160_000 / steps])
-    config.model.backbone_kwargs = {"dropout": 0.5}
+    config = D.knoche_config("st_m1", "siamese", losses={"ce": 1.0, "distance": 25.0})
     config.siamese.views = ["resolution(sizes=[7, 14, 28, 56])|resize()"]  # distance: cosine_distance
     config.siamese.ce_reduction = "sum"  # eq. 7: CE(HR) + CE(LR) + 25 d
     config.eval.sizes = [7, 14, 28, 56]

@@ -99,15 +99,22 @@ def impostor_threshold(impostor_scores: np.ndarray, far: float) -> float:
     return float(np.partition(s, k)[k])
 
 
+def check_calibration_pairs(pairs_files: Sequence[str]) -> None:
+    """ValueError unless every file is a View 1 file: LFW View 2 (``pairs.txt``) is test data."""
+    for name in pairs_files:
+        if os.path.basename(str(name).strip()) == TEST_PAIRS:
+            raise ValueError(f"{name}: {TEST_PAIRS} is LFW View 2, test data; calibrate on View 1 "
+                             f"({', '.join(CALIBRATION_PAIRS)})")
+
+
 class LabelledImages:
     """The distinct images of LFW-format pairs files, with identities (the image's folder)."""
 
     def __init__(self, data_dir: str, pairs_files: Sequence[str] = CALIBRATION_PAIRS, images_subdir: str = "aligned112"):
+        check_calibration_pairs(pairs_files)
         paths: List[str] = []
         for name in pairs_files:
             path = name if os.path.isfile(name) else os.path.join(data_dir, name)
-            if os.path.basename(path) == TEST_PAIRS:
-                raise ValueError(f"{path}: LFW View 2 is test data; calibrate on View 1 ({', '.join(CALIBRATION_PAIRS)})")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{path}: no such pairs file")
             paths.extend(unique_paths(read_pairs(path)))

@@ -1,8 +1,8 @@
 """Models trained by lrfr_tf and shipped inside the package (no ../shared, no download).
 
-``zoo_path("mobilefacenet_lr_distill")`` is the shipped .tflite (its metadata is embedded and beside it as JSON);
-``zoo_path(name, "keras")`` its Keras embedder. ``python -m lrfr_tf.evaluate``, ``calibrate``, ``export`` and
-``edge`` take ``--model=zoo:NAME`` (the .tflite) or ``--model=zoo:NAME.keras`` (``resolve_model``). Each model's folder holds MODEL_CARD.md: data, recipe, command, figures.
+``zoo_path(name, fmt)`` is a shipped file ("keras": the Keras embedder; "tflite" once a gated export ships).
+``python -m lrfr_tf.evaluate``, ``calibrate``, ``export`` and ``edge`` take ``--model=zoo:NAME`` (its .tflite when it
+has one, else its .keras) or ``--model=zoo:NAME.keras`` (``resolve_model``). Each model's folder holds MODEL_CARD.md: data, recipe, command, figures.
 
 TensorFlow-free: the edge runtime uses it.
 """
@@ -41,4 +41,4 @@ def resolve_model(arg):
     name = arg[len(PREFIX):]
     if name.endswith(".keras"):
         return zoo_path(name[: -len(".keras")], "keras")
-    return zoo_path(name, "tflite" if "tflite" in MODELS.get(name, {"tflite": ""}) else "keras")
+    return zoo_path(name, "tflite" if "tflite" in MODELS.get(name, {}) else "keras")

@@ -133,7 +133,7 @@ def test_evaluate_thresholds_counts_view2_pairs(lfw_view1, embedder):
 
 
 def test_view2_is_refused_for_calibration(lfw_view1):
-    with pytest.raises(ValueError, match="View 2 is test data"):
+    with pytest.raises(ValueError, match="LFW View 2, test data"):
         T.LabelledImages(str(lfw_view1), ["pairs.txt"])
     with pytest.raises(FileNotFoundError, match="pairsDevTest.txt"):
         T.LabelledImages(str(lfw_view1), ["pairsDevTrain.txt", "pairsDevTest.txt"])

@@ -21,7 +21,7 @@ as BT-M's. No accuracy of this recipe has been measured here.
 
 from lrfr_tf.train import defaults as D
 
-__doc__ += D.KNOCHE_SETTINGS
+__doc__ += D.KNOCHE_SETTINGS + D.EQUAL_TERMS
 
 
 def get_config():
@@ -30,4 +30,5 @@ def get_config():
     config.data.degrade_fraction = 0.5
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale()
+    config.scales.equal_terms = D.equal_terms_scale(eval={"sizes": [8, 12, 16, 28]})
     return config

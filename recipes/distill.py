@@ -32,7 +32,7 @@ low_res_focus 80.04% (teacher 58.45%) and 98.85% at 112 px (teacher 99.23%).
 
 from lrfr_tf.train import defaults as D
 
-MOBILEFACENET = "../shared/data/models/mobilefacenet/MobileFaceNet.tflite"
+MOBILEFACENET = D.PRETRAINED_MOBILEFACENET
 #: Sizes of the degraded view (px), uniform: 5-112 px, denser where the teacher fails.
 SIZES = [5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 80, 112]
 CAMERA_VIEW = (f"blur(0.3, 1.2)|resolution(sizes={SIZES})|poisson_noise(200, 2000)|gaussian_noise(0.5, 3)"
@@ -41,7 +41,7 @@ CAMERA_VIEW = (f"blur(0.3, 1.2)|resolution(sizes={SIZES})|poisson_noise(200, 200
 
 def get_config():
     config = D.base_config("distill", method="distill")
-    config.data.train = "../shared/data/celeba/aligned112"
+    config.data.train = D.SHARED_CELEBA
     config.data.identities = "train"  # 241 of 299 identities; the 58 held out test identification
     config.data.batch_size = 64
     config.model.backbone = "mobilefacenet"

@@ -41,6 +41,8 @@ branches without the contrast), with a small loss at 112 px; compare on LFW CR a
 
 from lrfr_tf.train import defaults as D
 
+__doc__ += D.EQUAL_TERMS
+
 EMBEDDING_DIM = 512
 #: 25 (the weight of Knoche et al.'s cosine distance in ``st``) times D, undoing LogExp's 1/D: the gradient
 #: ratio of the docstring.
@@ -60,4 +62,7 @@ def get_config():
     config.eval.sizes = [7, 14, 20]
     # The smoke backbone keeps D = 512: LogExp's size depends on D, so the weight means the same at both scales.
     config.scales.smoke = D.smoke_scale(model={"embedding_dim": EMBEDDING_DIM})
+    # The pretrained MobileFaceNet's D = 192: the LogExp weight scales with D (25 D, see above).
+    config.scales.equal_terms = D.equal_terms_scale(
+        stages={"train": {"updates": {"main": {"losses": {"ce": 1.0, "distance": 25.0 * 192}}}}})
     return config

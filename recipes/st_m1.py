@@ -22,7 +22,7 @@ No accuracy of this recipe has been measured here.
 
 from lrfr_tf.train import defaults as D
 
-__doc__ += D.KNOCHE_SETTINGS
+__doc__ += D.KNOCHE_SETTINGS + D.EQUAL_TERMS
 
 
 def get_config():
@@ -31,4 +31,5 @@ def get_config():
     config.siamese.ce_reduction = "sum"  # eq. 7: CE(HR) + CE(LR) + 25 d
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale()
+    config.scales.equal_terms = D.equal_terms_scale()
     return config

@@ -161,6 +161,10 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
             raise FileNotFoundError(f"{path}: pretrained MobileFaceNet .tflite not found (config model.init)")
         backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.init_batch_norm))
         logger.info("backbone: MobileFaceNet imported from %s", path)
+        ignored = model_config.backbone_kwargs.to_dict()
+        if ignored:  # the imported architecture is fixed: say so rather than drop the settings silently
+            logger.warning("config model.backbone_kwargs %s not applied: the MobileFaceNet imported from %s has a "
+                           "fixed architecture", ignored, path)
         return build_model(backbone, input_shape)
     from lrfr_tf.models.model_registry import create_backbone as create
 

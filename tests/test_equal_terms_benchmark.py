@@ -1,0 +1,56 @@
+"""benchmarks/equal_terms.py: paired fold differences and claim verdicts, recomputed in NumPy."""
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("equal_terms", REPO / "benchmarks" / "equal_terms.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(path, folds_by_protocol):
+    verification = {p: {"accuracy": float(np.mean(f)), "std": float(np.std(f)), "fold_accuracies": list(f),
+                        "tar_at_far": {"0.01": 0.25}} for p, f in folds_by_protocol.items()}
+    path.write_text(json.dumps({"format": "lrfr_tf.eval.report/1", "models": [{"verification": verification}]}))
+    return str(path)
+
+
+def test_paired_differences_and_verdicts(tmp_path):
+    bench = _load()
+    rng = np.random.default_rng(0)
+    base = {p: rng.uniform(0.55, 0.6, 10) for p in ("hr", "low_res", "cr_7", "cr_14")}
+    bt_m = {p: v + (0.05 if p == "low_res" else 0.0) for p, v in base.items()}  # clearly better on low_res
+    st_m1 = {p: v + (rng.normal(0.0, 0.01, 10) if p == "low_res" else -0.01) for p, v in base.items()}
+    arms = [f"pretrained={_report(tmp_path / 'a.json', base)}", f"bt_m={_report(tmp_path / 'b.json', bt_m)}",
+            f"st_m1={_report(tmp_path / 'c.json', st_m1)}"]
+    out = tmp_path / "out"
+    assert bench.main([f"--arm={a}" for a in arms] + [f"--out={out}"]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    d = 100 * (st_m1["low_res"] - base["low_res"])
+    row = result["table"]["low_res"]["st_m1"]["vs_pretrained"]
+    assert row["difference"] == pytest.approx(d.mean()) and row["fold_std"] == pytest.approx(d.std(ddof=1))
+    verdicts = {c["id"]: c["verdict"] for c in result["claims"]}
+    assert verdicts["S2a"] == "reproduced"                      # +5 points, zero spread
+    assert verdicts["S2c"] == "reproduced"                      # bt_m 1 point above st_m1 at hr on every fold
+    assert verdicts["S4a"] == verdicts["S4b"] == "not run"      # no MAug arms given
+    expected_s2b = ("reproduced" if d.mean() > d.std(ddof=1) else "not reproduced" if d.mean() <= 0
+                    else "same direction, within one fold std")
+    assert verdicts["S2b"] == expected_s2b
+    assert (out / "comparison.png").stat().st_size > 0 and (out / "arms" / "bt_m.json").is_file()
+    assert "| low_res |" in (out / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("arm, message", [("nonsense", "NAME=path"), ("a=/no/such/report.json", "does not exist")])
+def test_bad_arm_exits_2_with_one_line(tmp_path, capsys, arm, message):
+    assert _load().main([f"--arm={arm}", f"--out={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

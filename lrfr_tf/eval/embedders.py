@@ -20,6 +20,12 @@ which one was used.
 
 ``fingerprint`` = sha256 of (model bytes or weights, preprocessing, flip): the
 identity of the embedding function, used by reports and the embedding cache.
+
+Probe and gallery paths: a Keras model with ``gallery_model()`` (the super-resolved recognizers of
+sl_margin, ip_unet and rim: ``SuperResolvedEmbedder``) embeds a degraded face through its SR net and a face
+at full resolution directly with its recognizer, as the papers evaluate them. ``embed_gallery`` is that
+direct path (``embed`` for every other model); the harness uses it for every face it does not degrade
+(the 112 px side of CR pairs, both sides of 112 px pairs, the identification gallery).
 """
 
 from __future__ import annotations
@@ -123,6 +129,7 @@ class Embedder:
         self.batch_size = int(batch_size)
         self._fingerprint = None
         self._dim = None
+        self.gallery: Optional["Embedder"] = None  # the direct path for undegraded faces (see the module doc)
 
     # -- to implement -------------------------------------------------------
     @property
@@ -141,6 +148,8 @@ class Embedder:
             h.update(self.model_hash.encode())
             h.update(self.preprocessing.to_json().encode())
             h.update(str(self.flip).encode())
+            if self.gallery is not None:  # undegraded faces take another path: other cached embeddings
+                h.update(b"gallery:" + self.gallery.fingerprint.encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -196,9 +205,14 @@ class Embedder:
         norm = np.linalg.norm(raw, axis=1, keepdims=True)
         return (raw / np.maximum(norm, 1e-12)).astype(np.float32)
 
+    def embed_gallery(self, images) -> np.ndarray:
+        """``embed`` through the gallery path (faces at full resolution; see the module doc)."""
+        return (self.gallery or self).embed(images)
+
     def describe(self) -> Dict[str, Any]:
         """Settings for reports."""
         return {
+            "gallery_path": "direct recognizer (gallery_model)" if self.gallery is not None else "same as probe",
             "name": self.name,
             "kind": self.kind,
             "model_sha256": self.model_hash,
@@ -237,6 +251,9 @@ class KerasEmbedder(Embedder):
         self.model = model
         self._file_hash = model_hash
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        gallery_model = getattr(model, "gallery_model", None)
+        if callable(gallery_model):
+            self.gallery = KerasEmbedder(gallery_model(), self.preprocessing, flip, batch_size, f"{self.name}/gallery")
 
     @property
     def model_hash(self) -> str:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from lrfr_tf.eval.cache import EmbeddingCache
-from lrfr_tf.eval.degradation import ResolutionDegradation
+from lrfr_tf.eval.degradation import HR_KEY, ResolutionDegradation
 from lrfr_tf.eval.embedders import Embedder, NonFiniteEmbeddingError
 
 
@@ -133,7 +133,7 @@ def embed_inputs(
             if k + 1 < len(chunks):
                 pending = degrade(k + 1)
             try:
-                emb = embedder.embed(x)
+                emb = embedder.embed_gallery(x) if key == HR_KEY else embedder.embed(x)
             except NonFiniteEmbeddingError as e:
                 files = [image_set.full_path(sel[i]) for i in e.indices[:5]]
                 raise ValueError(f"{e} at {key}; files: {', '.join(files)}") from None

@@ -105,6 +105,13 @@ class SuperResolvedEmbedder(keras.Model):
         sr = resize_to(tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 255.0), pre.size, pre.resize_method)
         return self.recognizer(pre.normalize(sr), training=False)
 
+    def gallery_model(self) -> keras.Model:
+        """The gallery path: the recognizer alone, on the same normalised input. The papers embed the
+        high-resolution gallery directly (SL-margin, the identity-preserving U-Net; RIM with its HR network),
+        never through an SR net trained only on low-resolution input; the evaluation harness uses this path
+        for every face it does not degrade (``lrfr_tf.eval.embedders``)."""
+        return self.recognizer
+
     def get_config(self):
         return {**super().get_config(), "sr_net": keras.saving.serialize_keras_object(self.sr_net),
                 "recognizer": keras.saving.serialize_keras_object(self.recognizer),

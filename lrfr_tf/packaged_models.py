@@ -49,6 +49,17 @@ NOSE_TIP = 4
 MOUTH_CORNERS = (61, 291)
 
 
+def five_points(points):
+    """The five ArcFace-template landmarks [5, 2] (template order: right eye, left eye, nose tip, right and
+    left mouth corner) of face-mesh vertices [468, 2]: eyes = centroids of the eye contours, nose tip = vertex
+    ``NOSE_TIP``, mouth corners = vertices ``MOUTH_CORNERS``."""
+    import numpy as np
+
+    points = np.asarray(points, np.float64)
+    return np.stack([points[list(EYES[0])].mean(0), points[list(EYES[1])].mean(0), points[NOSE_TIP],
+                     points[MOUTH_CORNERS[0]], points[MOUTH_CORNERS[1]]])
+
+
 class FaceMesh:
     """The face mesh on LiteRT (no TensorFlow): ``run(crop)`` with an RGB [192, 192, 3] crop in [0, 255] ->
     (vertices (x, y) [468, 2] in crop pixels, face-presence probability)."""

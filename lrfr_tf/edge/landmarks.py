@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lrfr_tf.packaged_models import EYES, MESH_INPUT, MOUTH_CORNERS, NOSE_TIP, FaceMesh
+from lrfr_tf.packaged_models import MESH_INPUT, FaceMesh, five_points
 
 from .alignment import TEMPLATE_112
 from .detector import Detection
@@ -68,7 +68,6 @@ class LandmarkFinder:
         crop = cv2.warpAffine(image, to_crop, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         points, _ = self._mesh.run(crop)
-        five = np.stack([points[list(EYES[0])].mean(0), points[list(EYES[1])].mean(0), points[NOSE_TIP],
-                         points[MOUTH_CORNERS[0]], points[MOUTH_CORNERS[1]]]).astype(np.float64)
+        five = five_points(points)
         to_image = cv2.invertAffineTransform(to_crop)
         return five @ to_image[:, :2].T + to_image[:, 2]

@@ -7,8 +7,9 @@ Gretton et al., "A Kernel Two-Sample Test", JMLR 2012:
   unbiased (Lemma 6):
       MMD_u^2 = 1/(m(m-1)) sum_{i!=j} k(x_i, x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i, y_j) - 2/(mn) sum_ij k(x_i, y_j)
 
-with the multi-kernel k(a, b) = sum_u exp(-||a - b||^2 / (2 sigma_u^2)) (Long et
-al., DAN, 2015). The bandwidths are either given (``sigmas``) or data-driven:
+with the multi-kernel k(a, b) = sum_u beta_u exp(-||a - b||^2 / (2 sigma_u^2)), the kernel weights beta_u
+summing to 1 (Gretton et al., "Optimal kernel choice for large-scale two-sample tests", NIPS 2012; Long et
+al., DAN, 2015), here equal: beta_u = 1/U (an unweighted sum would scale MMD^2, and the loss weight, by U). The bandwidths are either given (``sigmas``) or data-driven:
 2 sigma_u^2 = mean_{i!=j} ||z_i - z_j||^2 * kernel_mul^(u - num_kernels // 2)
 over the pooled sample z = [x; y] (no gradient through the bandwidth).
 """
@@ -63,7 +64,7 @@ def mk_mmd2(
     z = tf.concat([x, y], axis=0)
     sq = pairwise_squared_distances(z, z)
     bandwidths = kernel_bandwidths(sq, sigmas, num_kernels, kernel_mul)
-    k = tf.reduce_sum(tf.exp(-tf.expand_dims(sq, -1) / bandwidths), axis=-1)
+    k = tf.reduce_mean(tf.exp(-tf.expand_dims(sq, -1) / bandwidths), axis=-1)  # beta_u = 1/U
     k_xx, k_yy, k_xy = k[:m, :m], k[m:, m:], k[:m, m:]
     mf, nf = tf.cast(m, tf.float32), tf.cast(n, tf.float32)
     cross = 2.0 * tf.reduce_sum(k_xy) / (mf * nf)

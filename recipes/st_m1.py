@@ -31,5 +31,5 @@ def get_config():
     config.siamese.ce_reduction = "sum"  # eq. 7: CE(HR) + CE(LR) + 25 d
     config.eval.sizes = [7, 14, 28, 56]
     config.scales.smoke = D.smoke_scale()
-    config.scales.equal_terms = D.equal_terms_scale()
+    config.scales.equal_terms = D.equal_terms_scale({"ce": 1.0, "distance": 25.0})
     return config

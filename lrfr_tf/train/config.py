@@ -366,8 +366,10 @@ def resolve_scale(config: Config) -> Config:
 
     Recipes keep their paper-scale values as defaults and list the CPU-sized changes under
     ``scales.smoke`` (e.g. ``{"data": {"batch_size": 8}}``); ``--config.scale=smoke`` selects
-    them. A mapping replaces a leaf or an empty group and is merged into a non-empty group.
-    Command-line overrides are applied again afterwards, so they win (``recipes.load_config``).
+    them. A mapping replaces a leaf or an empty group and is merged into a non-empty group, unless it has
+    the key ``REPLACE`` set true: then it replaces the group whole (e.g. a scale with its own list of
+    ``stages``; ``defaults.replace_group``). Command-line overrides are applied again afterwards, so they
+    win (``recipes.load_config``).
     """
     scale = config.scale
     if scale == "full":
@@ -379,12 +381,18 @@ def resolve_scale(config: Config) -> Config:
     return config
 
 
+#: In a scale: a mapping with this key set true replaces the group it names instead of being merged into it.
+REPLACE = "__replace__"
+
+
 def _merge_into(node: Config, changes: Config, prefix: str) -> None:
     for key, value in changes.items():
         path = f"{prefix}{key}"
         if key not in node and not prefix.rstrip(".").endswith("_kwargs"):
             raise KeyError(_unknown(path, node, key))
-        if isinstance(value, Config) and isinstance(node.get(key), Config) and len(node[key]):
+        if isinstance(value, Config) and value.get(REPLACE):
+            node[key] = Config({k: v for k, v in copy.deepcopy(value.to_dict()).items() if k != REPLACE})
+        elif isinstance(value, Config) and isinstance(node.get(key), Config) and len(node[key]):
             _merge_into(node[key], value, path + ".")
         else:
             node[key] = value.copy() if isinstance(value, Config) else copy.deepcopy(value)

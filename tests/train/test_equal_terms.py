@@ -25,8 +25,10 @@ def test_equal_terms_match_the_distill_reference(name):
     config = recipes.load_config(name, ["scale=equal_terms"])
     for group, key in SHARED:
         assert config[group][key] == reference[group][key], (name, group, key)
-    assert config.stages.keys() == reference.stages.keys() == {"train"}
-    assert config.stages.train.steps == reference.stages.train.steps
+    assert list(config.stages.keys()) == ["head_warmup", "train"] and list(reference.stages.keys()) == ["train"]
+    assert config.stages.train.steps == reference.stages.train.steps  # the backbone's updates: same faces
+    (warmup,) = config.stages.head_warmup.updates.values()
+    assert list(warmup.train) == ["head"] and warmup.losses.to_dict() == {"ce": 1.0}  # the backbone stays frozen
     (update,), (ref_update,) = config.stages.train.updates.values(), reference.stages.train.updates.values()
     for key in OPTIMIZER:
         assert update.optimizer[key] == ref_update.optimizer[key], (name, key)

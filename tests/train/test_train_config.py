@@ -235,3 +235,24 @@ def test_eval_every_and_at_end(tmp_path, monkeypatch, every, at_end, evaluated):
     summary = Trainer(config, str(tmp_path)).run()
     assert [e["step"] for e in summary["eval_history"]] == evaluated
     assert summary.get("eval") == ({"mean": 0.3} if evaluated[-1:] == [3] else None)
+
+
+def test_a_scale_group_marked_replace_replaces_the_group_whole():
+    """``defaults.replace_group``: a scale's own list of stages instead of a merge into the recipe's."""
+    from lrfr_tf.train import defaults as D
+
+    config = D.base_config("x", "classifier")
+    config.stages.train = D.stage(5, main=D.update(["backbone"], {"ce": 1.0}, D.optimizer()))
+    config.scales.two = {"stages": D.replace_group({"warm": D.stage(2, main=D.update(["head"], {"ce": 1.0},
+                                                                                      D.optimizer())).to_dict(),
+                                                    "train": {"steps": 7}})}
+    config.scales.merged = {"stages": {"train": {"steps": 9}}}
+    two = config.copy()
+    two.scale = "two"
+    resolve_scale(two)
+    assert list(two.stages.keys()) == ["warm", "train"] and two.stages.train.to_dict() == {"steps": 7}
+    merged = config.copy()
+    merged.scale = "merged"
+    resolve_scale(merged)
+    assert list(merged.stages.keys()) == ["train"] and merged.stages.train.steps == 9
+    assert merged.stages.train.updates.main.train == ["backbone"]  # merged, not replaced

@@ -88,17 +88,29 @@ def convert(saved_model_dir: str, fmt: str, calibration: Optional[np.ndarray] = 
 def _int8_with_least_error_ranges(converter, calibration: np.ndarray, io_type, info: Optional[dict]) -> bytes:
     """``converter.convert()`` of a full-integer converter, with the calibrator's min/max activation ranges
     replaced by least-squared-error ones (``lrfr_tf.export.activation_ranges``) before quantising."""
-    from tensorflow.lite.python.convert import mlir_quantize
+    ranged, summary = ranged_float_model(converter, calibration)
+    if info is not None:
+        info.update(summary)
+    return quantize_ranged(ranged, io_type)
 
+
+def ranged_float_model(converter, calibration: np.ndarray):
+    """(the calibrated float .tflite of a full-integer ``converter`` with least-squared-error activation ranges,
+    summary): what ``quantize_ranged`` turns into the int8 model."""
     from lrfr_tf.export.activation_ranges import set_least_error_ranges
 
     converter._experimental_calibrate_only = True  # the float model with calibrated min/max per tensor
-    calibrated = converter.convert()
-    ranged, summary = set_least_error_ranges(calibrated, calibration)
-    if info is not None:
-        info.update(summary)
-    # what TFLiteConverter.convert() runs after calibrating (full integer: the int8 op set, int8/uint8 I/O)
-    return bytes(mlir_quantize(ranged, False, input_data_type=io_type, output_data_type=io_type))
+    return set_least_error_ranges(converter.convert(), calibration)
+
+
+def quantize_ranged(ranged: bytes, io_type, keep_float: Sequence[str] = ()) -> bytes:
+    """The int8 model of ``ranged`` (``ranged_float_model``): what TFLiteConverter.convert() runs after
+    calibrating (the int8 op set, int8/uint8 I/O). ``keep_float``: output tensor names of ops left in float
+    (dequantise before, quantise after; benchmarks/int8_sensitivity.py measures what that buys)."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    return bytes(mlir_quantize(ranged, False, input_data_type=io_type, output_data_type=io_type,
+                               denylisted_nodes=list(keep_float) or None))
 
 
 def weight_only_int8(float_model: bytes) -> bytes:

@@ -169,7 +169,7 @@ class MobileFaceNet(Backbone):
 
 def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
                               preprocessing: Optional[Preprocessing] = None,
-                              name: str = "mobilefacenet") -> MobileFaceNet:
+                              name: str = "mobilefacenet", activation: str = "prelu") -> MobileFaceNet:
     """Keras MobileFaceNet with the architecture and weights of a MobileFaceNet-style .tflite file.
 
     The one loader of a pretrained MobileFaceNet: ``create_backbone("mobilefacenet", weights=path)``
@@ -187,6 +187,9 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
       preprocessing: input contract; default: the file's input size with the
         MobileFaceNet / ArcFace normalisation (x - 127.5) / 128, RGB (a
         .tflite file does not record its normalisation).
+      activation: "prelu" (the file's); "relu" builds the same network with ReLU and the file's
+        convolutions, its PReLU slopes dropped: a starting point to fine-tune (e.g. by distillation from
+        the PReLU original) for int8 targets whose PReLU kernels are slow. Not the file's function.
     """
     # Imported here so that ``python -m lrfr_tf.models.tflite_import`` does not find itself imported.
     from lrfr_tf.models.tflite_import import TFLiteGraph, TFLiteImportError, mobilefacenet_config
@@ -197,6 +200,9 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
     config, units = mobilefacenet_config(graph)
     input_size, gdc_size = config.pop("input_size"), config.pop("gdc_size")
     preprocessing = preprocessing or Preprocessing(size=input_size)
+    if activation not in ("prelu", "relu"):
+        raise ValueError(f"activation must be 'prelu' (the file's) or 'relu', got {activation!r}")
+    config["activation"] = activation
     model = MobileFaceNet(**config, head=head, batch_norm=batch_norm, preprocessing=preprocessing, name=name)
     if model.grid != tuple(gdc_size):
         raise TFLiteImportError(f"{graph.path}: GDC kernel {gdc_size} does not match the {model.grid} map of a "
@@ -209,7 +215,7 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
         if tuple(layer.conv.kernel.shape) != unit.kernel.shape:
             raise graph.error(unit.op, f"kernel {unit.kernel.shape} does not fit layer {layer.path} "
                                        f"{tuple(layer.conv.kernel.shape)}")
-        layer.set_folded_weights(unit.kernel, unit.bias, unit.alpha)
+        layer.set_folded_weights(unit.kernel, unit.bias, unit.alpha if layer.activation == "prelu" else None)
     return model
 
 

@@ -144,12 +144,17 @@ def import_components() -> None:
             importlib.import_module(f"{package_name}.{info.name}")
 
 
+#: ``model.backbone_kwargs`` that apply to a MobileFaceNet imported from a .tflite ``model.init``.
+IMPORT_KWARGS = ("activation", "head")
+
+
 def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
     """``model_config`` (``defaults.backbone_config``): backbone (registry name), embedding_dim, backbone_kwargs, init.
 
     ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights, the one
     loader ``load_mobilefacenet_tflite``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
-    instead of creating ``backbone``: the pretrained starting point.
+    instead of creating ``backbone``: the pretrained starting point; of ``backbone_kwargs`` only
+    ``IMPORT_KWARGS`` apply (e.g. ``activation: relu``: the file's convolutions with ReLU).
     """
     init = model_config.init
     if init.endswith(".tflite"):
@@ -159,12 +164,16 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
         path = resolve_path(init)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: pretrained MobileFaceNet .tflite not found (config model.init)")
-        backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.init_batch_norm))
-        logger.info("backbone: MobileFaceNet imported from %s", path)
-        ignored = model_config.backbone_kwargs.to_dict()
-        if ignored:  # the imported architecture is fixed: say so rather than drop the settings silently
+        kwargs = model_config.backbone_kwargs.to_dict()
+        applied = {k: kwargs.pop(k) for k in IMPORT_KWARGS if k in kwargs}
+        if kwargs:  # the imported architecture is fixed: say so rather than drop the settings silently
             logger.warning("config model.backbone_kwargs %s not applied: the MobileFaceNet imported from %s has a "
-                           "fixed architecture", ignored, path)
+                           "fixed architecture (only %s apply)", kwargs, path, ", ".join(IMPORT_KWARGS))
+        try:
+            backbone = load_mobilefacenet_tflite(path, batch_norm=bool(model_config.init_batch_norm), **applied)
+        except ValueError as e:
+            raise ValueError(f"config model.backbone_kwargs: {e}") from None
+        logger.info("backbone: MobileFaceNet imported from %s%s", path, f" ({applied})" if applied else "")
         return build_model(backbone, input_shape)
     from lrfr_tf.models.model_registry import create_backbone as create
 

@@ -128,7 +128,8 @@ def test_registry_and_training_config_share_one_loader(other_file, monkeypatch, 
 
     monkeypatch.setattr(mobilefacenet, "load_mobilefacenet_tflite", counting_loader)
     by_registry = create_backbone("mobilefacenet", weights=str(path), batch_norm=batch_norm)
-    model_config = Config(backbone="mobilefacenet", embedding_dim=24, init=str(path), init_batch_norm=batch_norm)
+    model_config = Config(backbone="mobilefacenet", embedding_dim=24, init=str(path), init_batch_norm=batch_norm,
+                          backbone_kwargs={})
     by_training_config = method.create_backbone(model_config, (64, 64, 3))
     assert calls == [str(path), str(path)]
     assert by_training_config.get_config() == by_registry.get_config()
@@ -137,6 +138,30 @@ def test_registry_and_training_config_share_one_loader(other_file, monkeypatch, 
     for a, b in zip(by_registry.weights, by_training_config.weights):  # (auto-numbered layer names differ)
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     np.testing.assert_array_equal(by_registry(x, training=False), by_training_config(x, training=False))
+
+
+def test_relu_import_keeps_the_convolutions_and_drops_the_slopes(other_file, caplog):
+    """``activation="relu"`` (issue 14's ReLU student): the file's convolutions, ReLU instead of PReLU; set from
+    the training config's ``model.backbone_kwargs``; other kwargs are reported as not applied."""
+    from lrfr_tf.train import method
+    from lrfr_tf.train.config import Config
+
+    _, path, x = other_file
+    prelu = load_mobilefacenet_tflite(str(path))
+    model_config = Config(backbone="mobilefacenet", embedding_dim=24, init=str(path), init_batch_norm=False,
+                          backbone_kwargs={"activation": "relu", "dropout": 0.5})
+    with caplog.at_level("WARNING"):
+        relu = method.create_backbone(model_config, (64, 64, 3))
+    assert "'dropout': 0.5} not applied" in caplog.text
+    assert relu.activation == "relu" and all(u.activation in (None, "relu") for u in relu.conv_units())
+    prelu_units = prelu.conv_units()
+    assert any(u.activation == "prelu" for u in prelu_units)
+    for a, b in zip(prelu_units, relu.conv_units()):
+        np.testing.assert_array_equal(a.conv.kernel.numpy(), b.conv.kernel.numpy())
+    assert len(relu.weights) < len(prelu.weights)  # no slopes
+    assert not np.allclose(relu(x), prelu(x), atol=1e-3)  # not the file's function
+    with pytest.raises(ValueError, match="activation"):
+        load_mobilefacenet_tflite(str(path), activation="swish")
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ def test_resolve_model_passes_paths_and_names_bad_entries():
 
 def test_shipped_model_fits_the_budget_and_has_a_card():
     assert os.path.getsize(zoo.zoo_path(NAME, "keras")) < 10e6
+    assert os.path.getsize(zoo.zoo_path(NAME, "tflite")) < 4e6
+    assert zoo.resolve_model(f"zoo:{NAME}") == zoo.zoo_path(NAME, "tflite")
     text = open(zoo.zoo_path(NAME, "card"), encoding="utf-8").read()
     for needed in ("python -m lrfr_tf.train --recipe=distill", "View 1", "CelebA"):
         assert needed in text
@@ -44,3 +46,24 @@ def test_shipped_model_embeds_real_faces_like_its_teacher_at_112px():
     b = load_embedder(teacher_path, "arcface").embed(faces)
     cos = np.sum(a * b, axis=1)
     assert cos.mean() > 0.9, cos  # distill_hr ended near 0.03 (1 - cos) in training
+
+
+def test_shipped_tflite_is_the_keras_model_with_gated_metadata_and_thresholds():
+    """The fp16 export: same embeddings as the Keras file (the export gate's 0.9999 floor), its metadata says the
+    gate passed, and it carries the calibrated per-resolution thresholds with the 5-7 px bucket abstaining."""
+    import json
+
+    from lrfr_tf.data.images import load_images
+    from lrfr_tf.eval.embedders import load_embedder
+    from lrfr_tf.model_metadata import parse_thresholds
+
+    files = sorted(os.path.join(r, f) for r, _, fs in os.walk(SAMPLE_LFW) for f in fs)[:16]
+    faces = load_images(files, size=(112, 112), progress=False)
+    a = load_embedder(f"zoo:{NAME}").embed(faces)
+    b = load_embedder(f"zoo:{NAME}.keras").embed(faces)
+    assert np.min(np.sum(a * b, axis=1)) >= 0.9999
+    meta = json.load(open(zoo.zoo_path(NAME, "metadata"), encoding="utf-8"))
+    assert meta["format"] == "tflite_fp16" and meta["gate"] == "passed" and meta["parity"]["passed"]
+    buckets = parse_thresholds(meta["thresholds"], zoo.zoo_path(NAME, "metadata"))
+    assert len(buckets) == 6 and buckets[0].threshold is None  # 5-7 px: too small to decide
+    assert all(0.3 < b.threshold < 0.7 for b in buckets[1:])

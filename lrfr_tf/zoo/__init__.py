@@ -1,6 +1,7 @@
 """Models trained by lrfr_tf and shipped inside the package (no ../shared, no download).
 
-``zoo_path(name, fmt)`` is a shipped file ("keras": the Keras embedder; "tflite" once a gated export ships).
+``zoo_path(name, fmt)`` is a shipped file ("tflite": the gated fp16 export, "metadata": its JSON, "keras": the
+Keras embedder, "card": MODEL_CARD.md).
 ``python -m lrfr_tf.evaluate``, ``calibrate``, ``export`` and ``edge`` take ``--model=zoo:NAME`` (its .tflite when it
 has one, else its .keras) or ``--model=zoo:NAME.keras`` (``resolve_model``). Each model's folder holds MODEL_CARD.md: data, recipe, command, figures.
 
@@ -16,8 +17,10 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "zoo:"
 #: name -> {format: file in the model's folder}
 MODELS: Dict[str, Dict[str, str]] = {
-    # The .tflite (fp16, gated, with calibrated thresholds) is added once its export has run; until then: keras.
-    "mobilefacenet_lr_distill": {"keras": "embedder.keras", "card": "MODEL_CARD.md"},
+    # tflite: the gated fp16 export with the calibrated per-resolution thresholds in its metadata ("metadata":
+    # the same as JSON; results/export/mobilefacenet_lr_distill_fp16/ holds the export's report and gate plot).
+    "mobilefacenet_lr_distill": {"tflite": "model_fp16.tflite", "metadata": "model_fp16.json",
+                                 "keras": "embedder.keras", "card": "MODEL_CARD.md"},
 }
 
 

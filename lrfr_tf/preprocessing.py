@@ -83,6 +83,18 @@ class Preprocessing:
             x = x[..., ::-1]
         return (x - self.mean) * self.scale
 
+    def prepare(self, images):
+        """float [0, 255] RGB [B, H, W, 3] of any size -> network input (TF ops): centre crop, resize to ``size``
+        (``resize_method``, antialiased) when it differs, clip to [0, 255], normalise. The training graph's
+        twin of ``lrfr_tf.eval.embedders.prepare_images``, which calls it whenever it resizes."""
+        import tensorflow as tf
+
+        x = self.apply_crop(tf.cast(images, tf.float32))
+        if tuple(x.shape[-3:-1]) != self.size:
+            x = tf.image.resize(x, self.size, method=self.resize_method, antialias=True)
+            x = tf.clip_by_value(x, 0.0, 255.0)
+        return self.normalize(x)
+
     def normalize_numpy(self, images):
         import numpy as np
 

@@ -99,13 +99,10 @@ def prepare_images(images, preprocessing: Preprocessing, name: str = "images") -
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"{name}: expected RGB images [N, H, W, 3], got shape {list(x.shape)}")
-    x = preprocessing.apply_crop(x.astype(np.float32))
-    if tuple(x.shape[1:3]) != preprocessing.size:
-        import tensorflow as tf
-
-        x = tf.image.resize(x, preprocessing.size, method=preprocessing.resize_method, antialias=True)
-        x = np.clip(x.numpy(), 0.0, 255.0)
-    return preprocessing.normalize_numpy(x)
+    x = x.astype(np.float32)
+    if tuple(preprocessing.apply_crop(x[:1]).shape[1:3]) != preprocessing.size:
+        return np.asarray(preprocessing.prepare(x))  # crop, resize, clip, normalise (TF ops)
+    return preprocessing.normalize_numpy(preprocessing.apply_crop(x))
 
 
 class Embedder:

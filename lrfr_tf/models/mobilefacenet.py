@@ -91,7 +91,10 @@ class MobileFaceNet(Backbone):
       batch_norm: BN after every conv (paper). False gives biased convs
         without BN, the structure of a BN-folded inference graph.
       preprocessing: input contract (ARCFACE by default); its size fixes the
-        GDC kernel.
+        GDC kernel unless ``head_grid`` is given.
+      head_grid: (h, w) of the GDC kernel when it is not the feature map of the
+        preprocessing size: a pretrained 7x7 GDC on a smaller input (e.g. 80 px,
+        a 5x5 map resized to 7x7 by ``adaptive_gdc``).
     """
 
     HEADS = ("gdc", "adaptive_gdc", "gap")
@@ -99,7 +102,8 @@ class MobileFaceNet(Backbone):
     def __init__(self, embedding_dim: int = 128, stem_channels: int = 64,
                  stages: Sequence[Sequence[float]] = PAPER_STAGES, head_channels: int = 512,
                  stem_pointwise: bool = False, gdc_pointwise: int = 0, head: str = "adaptive_gdc",
-                 activation: str = "prelu", batch_norm: bool = True, preprocessing=None, **kwargs):
+                 activation: str = "prelu", batch_norm: bool = True, preprocessing=None,
+                 head_grid: Optional[Sequence[int]] = None, **kwargs):
         super().__init__(embedding_dim=embedding_dim, preprocessing=preprocessing, **kwargs)
         check_choice("head", head, self.HEADS)
         self.stem_channels = int(stem_channels)
@@ -111,7 +115,12 @@ class MobileFaceNet(Backbone):
         self.head = head
         self.activation = activation
         self.batch_norm = bool(batch_norm)
-        self.grid = feature_grid(self.preprocessing.size, [2] + [s for _, _, _, s in self.stages])
+        native = feature_grid(self.preprocessing.size, [2] + [s for _, _, _, s in self.stages])
+        self.grid = native if head_grid is None else tuple(int(g) for g in head_grid)
+        if self.grid != native and head != "adaptive_gdc":
+            raise ValueError(f"head_grid {self.grid} differs from the {native} map of a {self.preprocessing.size} "
+                             f"input: use head='adaptive_gdc' (got {head!r})")
+        self.head_grid = None if head_grid is None else list(self.grid)
 
         def conv(filters, kernel_size, strides=1, depthwise=False, act=None, padding="same", name=None):
             return ConvBNAct(filters, kernel_size, strides=strides, depthwise=depthwise, batch_norm=self.batch_norm,
@@ -164,12 +173,13 @@ class MobileFaceNet(Backbone):
         return {**super().get_config(), "stem_channels": self.stem_channels, "stages": self.stages,
                 "head_channels": self.head_channels, "stem_pointwise": self.stem_pointwise,
                 "gdc_pointwise": self.gdc_pointwise, "head": self.head, "activation": self.activation,
-                "batch_norm": self.batch_norm}
+                "batch_norm": self.batch_norm, "head_grid": self.head_grid}
 
 
 def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
                               preprocessing: Optional[Preprocessing] = None,
-                              name: str = "mobilefacenet", activation: str = "prelu") -> MobileFaceNet:
+                              name: str = "mobilefacenet", activation: str = "prelu",
+                              input_size: Optional[Sequence[int]] = None) -> MobileFaceNet:
     """Keras MobileFaceNet with the architecture and weights of a MobileFaceNet-style .tflite file.
 
     The one loader of a pretrained MobileFaceNet: ``create_backbone("mobilefacenet", weights=path)``
@@ -190,6 +200,9 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
       activation: "prelu" (the file's); "relu" builds the same network with ReLU and the file's
         convolutions, its PReLU slopes dropped: a starting point to fine-tune (e.g. by distillation from
         the PReLU original) for int8 targets whose PReLU kernels are slow. Not the file's function.
+      input_size: (h, w) the network is fed instead of the file's (e.g. 80x80: about half the compute at
+        112 px), the aligned face resized to it (the 5-point template scales with it); needs
+        ``head="adaptive_gdc"`` (the file's GDC kernel kept, the smaller map resized to it). To fine-tune.
     """
     # Imported here so that ``python -m lrfr_tf.models.tflite_import`` does not find itself imported.
     from lrfr_tf.models.tflite_import import TFLiteGraph, TFLiteImportError, mobilefacenet_config
@@ -198,8 +211,14 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
         raise ValueError(f"head must be 'gdc' or 'adaptive_gdc' to load the file's GDC weights, got {head!r}")
     graph = TFLiteGraph(path)
     config, units = mobilefacenet_config(graph)
-    input_size, gdc_size = config.pop("input_size"), config.pop("gdc_size")
-    preprocessing = preprocessing or Preprocessing(size=input_size)
+    file_size, gdc_size = config.pop("input_size"), config.pop("gdc_size")
+    if preprocessing is None:
+        preprocessing = Preprocessing(size=tuple(input_size) if input_size is not None else file_size)
+    if tuple(preprocessing.size) != tuple(file_size):
+        if head != "adaptive_gdc":
+            raise ValueError(f"input size {tuple(preprocessing.size)} differs from the file's {tuple(file_size)}: "
+                             "use head='adaptive_gdc' (the file's GDC kernel on the resized feature map)")
+        config["head_grid"] = list(gdc_size)
     if activation not in ("prelu", "relu"):
         raise ValueError(f"activation must be 'prelu' (the file's) or 'relu', got {activation!r}")
     config["activation"] = activation

@@ -145,7 +145,7 @@ def import_components() -> None:
 
 
 #: ``model.backbone_kwargs`` that apply to a MobileFaceNet imported from a .tflite ``model.init``.
-IMPORT_KWARGS = ("activation", "head")
+IMPORT_KWARGS = ("activation", "head", "input_size")
 
 
 def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
@@ -154,7 +154,8 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
     ``init`` ending in ``.tflite`` imports that MobileFaceNet (architecture and weights, the one
     loader ``load_mobilefacenet_tflite``; with BatchNorm for fine-tuning unless ``init_batch_norm`` is false)
     instead of creating ``backbone``: the pretrained starting point; of ``backbone_kwargs`` only
-    ``IMPORT_KWARGS`` apply (e.g. ``activation: relu``: the file's convolutions with ReLU).
+    ``IMPORT_KWARGS`` apply (e.g. ``activation: relu``: the file's convolutions with ReLU; ``input_size: [80, 80]``
+    with ``head: adaptive_gdc``: a smaller input).
     """
     init = model_config.init
     if init.endswith(".tflite"):
@@ -174,7 +175,7 @@ def create_backbone(model_config, input_shape=(112, 112, 3)) -> keras.Model:
         except ValueError as e:
             raise ValueError(f"config model.backbone_kwargs: {e}") from None
         logger.info("backbone: MobileFaceNet imported from %s%s", path, f" ({applied})" if applied else "")
-        return build_model(backbone, input_shape)
+        return build_model(backbone, (*backbone.preprocessing.size, input_shape[-1]))  # its own input size
     from lrfr_tf.models.model_registry import create_backbone as create
 
     import_components()

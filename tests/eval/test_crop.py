@@ -92,3 +92,23 @@ def test_crop_config_roundtrip_and_validation():
     assert as_preprocessing("sphereface_112x96") is PRESETS["sphereface_112x96"]
     with pytest.raises(ValueError, match="crop must be"):
         Preprocessing(crop=(120, 96))
+
+
+@pytest.mark.parametrize("pre", [ARCFACE, SPHEREFACE_112X96, Preprocessing(size=(80, 80)),
+                                 Preprocessing(size=(64, 64), resize_method="bilinear")])
+def test_the_training_graph_prepares_faces_as_the_harness_does(pre):
+    """``Preprocessing.prepare`` (TF, in training graphs) equals ``prepare_images`` (harness, export, calibration)
+    on faces of the aligned size and of other sizes: one preprocessing contract. NumPy reference for the
+    no-resize case: (x - mean) * scale of the centre crop."""
+    import tensorflow as tf
+
+    from lrfr_tf.eval.embedders import prepare_images
+
+    rng = np.random.default_rng(0)
+    for shape in ((3, 112, 112, 3), (2, 40, 40, 3)):
+        x = rng.uniform(0, 255, shape).astype(np.float32)
+        np.testing.assert_allclose(prepare_images(x, pre), pre.prepare(tf.constant(x)).numpy(), atol=1e-6)
+    x = rng.uniform(0, 255, (2, 112, 112, 3)).astype(np.float32)
+    if pre.size == (112, 112):
+        np.testing.assert_allclose(pre.prepare(tf.constant(x)).numpy(), (x - pre.mean) * pre.scale, atol=1e-5)
+    assert prepare_images(x, pre).shape == (2, *pre.size, 3)

@@ -164,6 +164,26 @@ def test_relu_import_keeps_the_convolutions_and_drops_the_slopes(other_file, cap
         load_mobilefacenet_tflite(str(path), activation="swish")
 
 
+def test_smaller_input_keeps_the_files_gdc_on_a_resized_map(other_file, tmp_path):
+    """``input_size`` (issue 14's 80 px student; here 48 px for a 64 px file): the file's weights, its 4x4 GDC
+    kept (``head_grid``), the 3x3 map resized to it; needs the adaptive head; survives save/load."""
+    import keras
+
+    _, path, x = other_file
+    small = load_mobilefacenet_tflite(str(path), head="adaptive_gdc", input_size=(48, 48))
+    full = load_mobilefacenet_tflite(str(path), head="adaptive_gdc")
+    assert small.preprocessing.size == (48, 48) and small.grid == (4, 4) and small.head_grid == [4, 4]
+    for a, b in zip(full.weights, small.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    y = small(x[:, :48, :48])
+    assert y.shape == (2, 24) and np.all(np.isfinite(y))
+    small.save(tmp_path / "small.keras")
+    again = keras.saving.load_model(tmp_path / "small.keras", compile=False)
+    np.testing.assert_array_equal(again(x[:, :48, :48]), y)
+    with pytest.raises(ValueError, match="adaptive_gdc"):
+        load_mobilefacenet_tflite(str(path), input_size=(48, 48))
+
+
 @pytest.mark.slow
 def test_relu_file_and_fused_activations(tmp_path):
     source = MobileFaceNet(stem_channels=8, stages=((2, 8, 1, 2), (2, 16, 2, 2), (2, 16, 1, 2)), head_channels=16,

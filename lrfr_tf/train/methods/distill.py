@@ -71,8 +71,8 @@ class Distill(Method):
         student, teacher = models["student"], models["teacher"]
         branches = [batch["image"]] + [batch[f"lr{k}"] for k in range(len(self.views))]
         n = tf.shape(batch["image"])[0]
-        target = tf.stop_gradient(teacher(teacher.preprocessing.normalize(batch["image"]), training=False))
-        x = student.preprocessing.normalize(tf.concat(branches, axis=0))
+        target = tf.stop_gradient(teacher(teacher.preprocessing.prepare(batch["image"]), training=False))
+        x = student.preprocessing.prepare(tf.concat(branches, axis=0))  # resized when the student's input is smaller
         embeddings = tf.split(student(x, training="student" in trainable), len(branches), axis=0)
         terms = {}
         if "distill_hr" in needed:

@@ -34,16 +34,6 @@ SIZES = (112, 8, 14, 28)
 GATE_MEAN, GATE_P1 = 0.98, 0.95
 
 
-def op_table(model_bytes: bytes):
-    """[(index, op name, output tensor name)] of the first subgraph."""
-    from tensorflow.lite.tools import flatbuffer_utils as fbu
-
-    model = fbu.convert_bytearray_to_object(bytearray(model_bytes))
-    sg = model.subgraphs[0]
-    return [(k, fbu.opcode_to_name(model, op.opcodeIndex), sg.tensors[op.outputs[0]].name.decode())
-            for k, op in enumerate(sg.operators)]
-
-
 def groups(ops):
     """Named float groups: lists of output tensor names."""
     quantizable = [o for o in ops if o[1] not in ("RESHAPE", "L2_NORMALIZATION")]
@@ -104,7 +94,7 @@ def main(argv=None) -> int:
         converter.inference_input_type = converter.inference_output_type = tf.int8
         converter.representative_dataset = lambda: tflite._representative(calibration)
         ranged, _ = tflite.ranged_float_model(converter, calibration)
-        ops = op_table(ranged)
+        ops = tflite.op_outputs(ranged)
         variants = groups(ops)
         for k, name, out in [o for o in ops if o[1] not in ("RESHAPE", "L2_NORMALIZATION")][: args.per_op]:
             variants[f"op {k} {name} alone"] = [out]

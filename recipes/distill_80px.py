@@ -13,6 +13,9 @@ the pretrained file's weights, its 7x7 GDC kept on the 5x5 feature map resized t
 to the 112 px model on LFW sample faces): the distillation has to restore it. Every lrfr_tf command feeds it
 80x80 faces from its attached preprocessing (evaluation, export, edge).
 
+Data: as ``distill``: ../shared/data/celeba/aligned112, the "train" side of the fixed identity split (241
+identities, 5,001 faces; labels unused); tuning on LFW View 1 only.
+
 Command: python -m lrfr_tf.train --recipe=distill_80px --workdir=runs/distill_80px     # about 50 min, 2 cores
 Smoke:   python -m lrfr_tf.train --recipe=distill_80px --config.scale=smoke
 

@@ -11,6 +11,9 @@ instead of its PReLU (``model.backbone_kwargs.activation=relu``, ``load_mobilefa
 its PReLU slopes dropped. At step 0 it is not the teacher's function (cosine to the teacher about 0.06 on random
 inputs): the distillation has to restore it.
 
+Data: as ``distill``: ../shared/data/celeba/aligned112, the "train" side of the fixed identity split (241
+identities, 5,001 faces; labels unused); tuning on LFW View 1 only.
+
 Command: python -m lrfr_tf.train --recipe=distill_relu --workdir=runs/distill_relu     # about 65 min, 2 cores
 Smoke:   python -m lrfr_tf.train --recipe=distill_relu --config.scale=smoke
 

@@ -24,7 +24,7 @@ TF_FREE = ("search", "model_metadata", "edge", "registry", "packaged_models", "l
            "zoo")
 #: Modules a TF-free part may use although some functions of theirs import TensorFlow when called (their TF paths;
 #: the edge runtime uses the NumPy ones): module -> those functions. Nothing else in them may import TF.
-TF_AT_CALL = {"lrfr_tf.preprocessing": ("normalize",), "lrfr_tf.data.images": ("decode_image",),
+TF_AT_CALL = {"lrfr_tf.preprocessing": ("normalize", "prepare"), "lrfr_tf.data.images": ("decode_image",),
               "lrfr_tf.data.folders": (), "lrfr_tf.data.splits": ()}
 
 

@@ -50,11 +50,6 @@ def groups(ops):
     }
 
 
-def cosine_stats(a, b):
-    c = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
-    return {"mean": float(c.mean()), "p1": float(np.percentile(c, 1))}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="../shared/data/models/mobilefacenet/MobileFaceNet.tflite")
@@ -104,7 +99,7 @@ def main(argv=None) -> int:
             with open(path, "wb") as f:
                 f.write(tflite.quantize_ranged(ranged, tf.int8, keep))
             embedder = TFLiteEmbedder(path, preprocessing=pre, num_threads=2)
-            cos = {str(s): cosine_stats(embedder.embed(x), reference[s]) for s, x in held_out.items()}
+            cos = {str(s): parity.cosine_stats(embedder.embed(x), reference[s]) for s, x in held_out.items()}
             rows[label] = {"float_ops": len(keep), "cosine": cos,
                            "passes_cosine_gate": all(c["mean"] >= GATE_MEAN and c["p1"] >= GATE_P1 for c in cos.values())}
     result = {"model": args.model, "calibration_data": args.calibration_data, "held_out_faces": args.faces,

@@ -178,7 +178,7 @@ class MobileFaceNet(Backbone):
 
 def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
                               preprocessing: Optional[Preprocessing] = None,
-                              name: str = "mobilefacenet", activation: str = "prelu",
+                              name: str = "mobilefacenet", activation: Optional[str] = None,
                               input_size: Optional[Sequence[int]] = None) -> MobileFaceNet:
     """Keras MobileFaceNet with the architecture and weights of a MobileFaceNet-style .tflite file.
 
@@ -197,9 +197,10 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
       preprocessing: input contract; default: the file's input size with the
         MobileFaceNet / ArcFace normalisation (x - 127.5) / 128, RGB (a
         .tflite file does not record its normalisation).
-      activation: "prelu" (the file's); "relu" builds the same network with ReLU and the file's
-        convolutions, its PReLU slopes dropped: a starting point to fine-tune (e.g. by distillation from
-        the PReLU original) for int8 targets whose PReLU kernels are slow. Not the file's function.
+      activation: None: the file's (PReLU or fused ReLU). "relu" on a PReLU file builds the same network
+        with ReLU and the file's convolutions, its PReLU slopes dropped: a starting point to fine-tune (e.g.
+        by distillation from the PReLU original) for int8 targets whose PReLU kernels are slow; not the
+        file's function. "prelu" on a ReLU file starts every slope at 0 (the file's function, slopes to train).
       input_size: (h, w) the network is fed instead of the file's (e.g. 80x80: about half the compute at
         112 px), the aligned face resized to it (the 5-point template scales with it); needs
         ``head="adaptive_gdc"`` (the file's GDC kernel kept, the smaller map resized to it). To fine-tune.
@@ -219,9 +220,11 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
             raise ValueError(f"input size {tuple(preprocessing.size)} differs from the file's {tuple(file_size)}: "
                              "use head='adaptive_gdc' (the file's GDC kernel on the resized feature map)")
         config["head_grid"] = list(gdc_size)
-    if activation not in ("prelu", "relu"):
-        raise ValueError(f"activation must be 'prelu' (the file's) or 'relu', got {activation!r}")
-    config["activation"] = activation
+    if activation not in (None, "prelu", "relu"):
+        raise ValueError(f"activation must be None (the file's: {config['activation']}), 'prelu' or 'relu', "
+                         f"got {activation!r}")
+    if activation is not None:
+        config["activation"] = activation
     model = MobileFaceNet(**config, head=head, batch_norm=batch_norm, preprocessing=preprocessing, name=name)
     if model.grid != tuple(gdc_size):
         raise TFLiteImportError(f"{graph.path}: GDC kernel {gdc_size} does not match the {model.grid} map of a "
@@ -234,7 +237,10 @@ def load_mobilefacenet_tflite(path, batch_norm: bool = False, head: str = "gdc",
         if tuple(layer.conv.kernel.shape) != unit.kernel.shape:
             raise graph.error(unit.op, f"kernel {unit.kernel.shape} does not fit layer {layer.path} "
                                        f"{tuple(layer.conv.kernel.shape)}")
-        layer.set_folded_weights(unit.kernel, unit.bias, unit.alpha if layer.activation == "prelu" else None)
+        alpha = None
+        if layer.activation == "prelu":  # slope 0 where the file has ReLU: the same function
+            alpha = unit.alpha if unit.activation == "prelu" else np.zeros(unit.bias.shape[-1], np.float32)
+        layer.set_folded_weights(unit.kernel, unit.bias, alpha)
     return model
 
 

@@ -194,6 +194,10 @@ def test_relu_file_and_fused_activations(tmp_path):
     model = load_mobilefacenet_tflite(export_tflite(source, x, tmp_path))
     assert model.activation == "relu"
     np.testing.assert_allclose(model(x), source(x), rtol=1e-4, atol=1e-4)
+    # PReLU asked of a ReLU file: slopes start at 0, so still the file's function
+    prelu = load_mobilefacenet_tflite(export_tflite(source, x, tmp_path), activation="prelu")
+    assert prelu.activation == "prelu" and len(prelu.weights) > len(model.weights)
+    np.testing.assert_allclose(prelu(x), source(x), rtol=1e-4, atol=1e-4)
 
 
 def test_imported_model_with_batch_norm_trains_and_serialises(other_file, tmp_path):

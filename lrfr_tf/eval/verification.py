@@ -69,6 +69,18 @@ def kfold_accuracy(scores, labels, folds) -> Dict[str, object]:
     ``accuracy`` (mean), ``std``, ``fold_accuracies`` and ``thresholds`` (the
     threshold chosen on the other folds and applied to each fold).
     """
+    correct, folds, thresholds = kfold_correct(scores, labels, folds)
+    accs = np.asarray([np.mean(correct[folds == f]) for f in np.unique(folds)])
+    return {
+        "accuracy": float(accs.mean()),
+        "std": float(accs.std()),
+        "fold_accuracies": accs.tolist(),
+        "thresholds": thresholds,
+    }
+
+
+def kfold_correct(scores, labels, folds) -> Tuple[np.ndarray, np.ndarray, list]:
+    """Per-pair decisions of the k-fold protocol: (correct [pairs] bool, folds, threshold per fold id)."""
     scores, labels = _as_scores_labels(scores, labels)
     folds = np.asarray(folds).reshape(-1)
     if folds.shape != scores.shape:
@@ -76,19 +88,45 @@ def kfold_accuracy(scores, labels, folds) -> Dict[str, object]:
     fold_ids = np.unique(folds)
     if fold_ids.size < 2:
         raise ValueError(f"k-fold accuracy needs at least 2 folds, got {fold_ids.size}")
-    accs, thresholds = [], []
+    correct = np.zeros(scores.shape, bool)
+    thresholds = []
     for f in fold_ids:
         test = folds == f
         t, _ = best_threshold(scores[~test], labels[~test])
         thresholds.append(t)
-        accs.append(accuracy_at(scores[test], labels[test], t))
-    accs = np.asarray(accs)
-    return {
-        "accuracy": float(accs.mean()),
-        "std": float(accs.std()),
-        "fold_accuracies": accs.tolist(),
-        "thresholds": thresholds,
-    }
+        correct[test] = (scores[test] > t) == labels[test]
+    return correct, folds, thresholds
+
+
+def paired_sign_test(correct_a, correct_b) -> Dict[str, float]:
+    """Do two models decide the same pairs differently more often one way than the other?
+
+    ``correct_a``, ``correct_b``: per-pair correctness in [0, 1] (e.g. ``kfold_correct(...)[0]``, or
+    its mean over a protocol's flips). Pairs where the two differ are discordant; under "same accuracy" each
+    is as likely to favour either model, so the count favouring ``a`` is Binomial(discordant, 1/2) (the
+    exact McNemar test). Returns ``a_better`` and ``b_better`` (discordant pairs each way) and the exact
+    two-sided ``p_value`` (1.0 with no discordant pair).
+    """
+    a = np.asarray(correct_a, np.float64).reshape(-1)
+    b = np.asarray(correct_b, np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"{a.size} and {b.size} pairs: a paired test needs the same pairs")
+    diff = a - b
+    n_a, n_b = int(np.count_nonzero(diff > 0)), int(np.count_nonzero(diff < 0))
+    n = n_a + n_b
+    if n == 0:
+        return {"a_better": 0, "b_better": 0, "p_value": 1.0}
+    k = min(n_a, n_b)
+    # P(X <= k) for X ~ Binomial(n, 1/2), in log space so that n in the thousands does not underflow
+    log_pmf = np.array([_log_comb(n, i) for i in range(k + 1)]) - n * np.log(2.0)
+    tail = float(np.exp(np.logaddexp.reduce(log_pmf)))
+    return {"a_better": n_a, "b_better": n_b, "p_value": min(1.0, 2.0 * tail)}
+
+
+def _log_comb(n: int, k: int) -> float:
+    from math import lgamma
+
+    return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)
 
 
 def roc_curve(scores, labels) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

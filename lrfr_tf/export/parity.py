@@ -18,6 +18,14 @@ the source for the float formats (SavedModel, fp32, fp16) and 0.3 / 1.0 for the 
 the finest difference a gate set can show (100 / pairs points: 0.5 on the packaged 200-pair sample,
 0.017 on LFW's 6,000), so an accuracy limit below it is raised to it and the report says so; gate on the
 full LFW (``--gate_data``) to hold the limits as written.
+
+An accuracy change beyond its limit fails the gate only when it is systematic: the export and the source
+decide some pairs differently (each under its own fold thresholds), and the exact paired sign test
+(McNemar) on those discordant pairs must reject "as many each way" at ``ALPHA`` (0.05). A model near
+chance (a smoke-trained one) has every score near its threshold, so a faithful conversion (cosine 0.9999)
+still flips a few pairs both ways and moves the 10-fold accuracy by 1-2 points on the 200-pair sample; on
+the full LFW a real loss of the limit's size (60 pairs at 1 point) is far beyond the test's noise. When
+the source's per-pair decisions are not at hand (``source_accuracy`` given), the limits apply as written.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 PARITY_SIZES = (112, 8, 14, 28)
+ALPHA = 0.05  # significance of the paired sign test under which an accuracy change fails the gate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,18 +105,30 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
     return {"mean": float(cos.mean()), "min": float(cos.min()), "p1": float(np.percentile(cos, 1))}
 
 
-def accuracies(embedder, data: GateData, progress: bool = False) -> Dict[str, float]:
+def accuracies(embedder, data: GateData, progress: bool = False, decisions: Optional[Dict[str, np.ndarray]] = None
+               ) -> Dict[str, float]:
+    """{protocol: 10-fold accuracy}; ``decisions`` (a dict) receives {protocol: per-pair correctness, mean
+    over the protocol's flips}, for ``check``'s paired test."""
     from lrfr_tf.eval.cache import EmbeddingCache
     from lrfr_tf.eval.lfw import evaluate_verification
+    from lrfr_tf.eval.verification import kfold_correct
 
-    results, _ = evaluate_verification(embedder, data.pairs, data.protocols, cache=EmbeddingCache(), progress=progress)
+    results, scores = evaluate_verification(embedder, data.pairs, data.protocols, cache=EmbeddingCache(), progress=progress)
+    if decisions is not None:
+        for name, flips in scores.items():
+            decisions[name] = np.mean([kfold_correct(sc, data.pairs.labels, data.pairs.folds)[0] for sc in flips], axis=0)
     return {name: float(r["accuracy"]) for name, r in results.items()}
 
 
 def check(fmt: str, cosines: Dict[int, Dict[str, float]], acc: Dict[str, float], source_acc: Dict[str, float],
-          low_res_name: str, num_pairs: Optional[int] = None) -> List[str]:
+          low_res_name: str, num_pairs: Optional[int] = None, decisions: Optional[Dict[str, np.ndarray]] = None,
+          source_decisions: Optional[Dict[str, np.ndarray]] = None, notes: Optional[List[str]] = None) -> List[str]:
     """Failure messages of ``fmt`` against ``GATES[fmt]`` (empty: passed); accuracy limits no finer than one
-    of ``num_pairs`` pairs (``pair_resolution``)."""
+    of ``num_pairs`` pairs (``pair_resolution``). With both models' per-pair ``decisions`` (``accuracies``),
+    a change beyond its limit fails only if the paired sign test finds it systematic (p < ``ALPHA``); one
+    that does not is explained in ``notes``."""
+    from lrfr_tf.eval.verification import paired_sign_test
+
     gate = GATES[fmt]
     floor = pair_resolution(num_pairs)
     failures = []
@@ -121,9 +142,18 @@ def check(fmt: str, cosines: Dict[int, Dict[str, float]], acc: Dict[str, float],
     for name, limit in (("hr", gate.max_delta_hr), (low_res_name, gate.max_delta_low_res)):
         limit = max(limit, floor)
         delta = 100.0 * abs(acc[name] - source_acc[name])
-        if delta > limit + 1e-9:
-            failures.append(f"{name}: accuracy {100 * acc[name]:.2f} vs source {100 * source_acc[name]:.2f} "
-                            f"(|delta| {delta:.2f} > {limit} points)")
+        if delta <= limit + 1e-9:
+            continue
+        message = f"{name}: accuracy {100 * acc[name]:.2f} vs source {100 * source_acc[name]:.2f} (|delta| {delta:.2f} > {limit} points"
+        if decisions and source_decisions and name in decisions and name in source_decisions:
+            test = paired_sign_test(source_decisions[name], decisions[name])
+            message += (f"; pairs decided differently: {test['a_better']} for the source, {test['b_better']} for the "
+                        f"export, sign test p = {test['p_value']:.3g}")
+            if test["p_value"] >= ALPHA:
+                if notes is not None:
+                    notes.append(message + f" >= {ALPHA}: not systematic, passed)")
+                continue
+        failures.append(message + ")")
     return failures
 
 
@@ -153,7 +183,8 @@ def run_gate(source, candidates: Dict[str, Candidate], data: GateData, source_ac
     reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
     ref_emb = {s: reference.embed(x) for s, x in faces.items()}
     measured = source_accuracy is None
-    source_acc = accuracies(reference, data, progress) if measured else dict(source_accuracy)
+    source_decisions: Dict[str, np.ndarray] = {}
+    source_acc = accuracies(reference, data, progress, source_decisions) if measured else dict(source_accuracy)
     log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
     report = {"source": {"name": source.name, "accuracy": source_acc, "accuracy_measured_here": measured},
               "data": data.describe(), "formats": {}, "passed": False}
@@ -168,11 +199,15 @@ def run_gate(source, candidates: Dict[str, Candidate], data: GateData, source_ac
             on_stage(report)
     for name, c in candidates.items():
         r = report["formats"][name]
-        r["accuracy"] = accuracies(c.embedder, data, progress)
+        decisions: Dict[str, np.ndarray] = {}
+        r["accuracy"] = accuracies(c.embedder, data, progress, decisions)
         cos = {int(s): v for s, v in r["cosine"].items()}
-        r["failures"] = check(c.gate_format, cos, r["accuracy"], source_acc, data.low_res_name, data.pairs.num_pairs)
+        r["notes"] = []
+        r["failures"] = check(c.gate_format, cos, r["accuracy"], source_acc, data.low_res_name, data.pairs.num_pairs,
+                              decisions, source_decisions, r["notes"])
         r["passed"] = not r["failures"]
-        log(f"gate: {name}: " + ("ok" if r["passed"] else "FAILED " + "; ".join(r["failures"])))
+        log(f"gate: {name}: " + ("ok" if r["passed"] else "FAILED " + "; ".join(r["failures"]))
+            + "".join(f" (note: {n})" for n in r["notes"]))
         if on_stage:
             on_stage(report)
     report["passed"] = all(r["passed"] for r in report["formats"].values())

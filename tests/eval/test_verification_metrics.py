@@ -99,3 +99,35 @@ def test_bad_scores_rejected():
         V.kfold_accuracy([0.1, 0.2], [True, False], [0])
     with pytest.raises(ValueError, match="positive and negative"):
         V.tar_at_far([0.1, 0.2], [True, True], 0.1)
+
+
+def test_kfold_correct_gives_the_fold_accuracies():
+    rng = np.random.default_rng(3)
+    labels = rng.random(600) < 0.5
+    scores = rng.normal(size=600) + labels
+    folds = np.repeat(np.arange(10), 60)
+    correct, _, thresholds = V.kfold_correct(scores, labels, folds)
+    r = V.kfold_accuracy(scores, labels, folds)
+    np.testing.assert_allclose([correct[folds == f].mean() for f in range(10)], r["fold_accuracies"])
+    assert thresholds == r["thresholds"]
+    np.testing.assert_array_equal(correct[:60], (scores[:60] > thresholds[0]) == labels[:60])
+
+
+@pytest.mark.parametrize("n_a, n_b", [(0, 0), (3, 0), (5, 5), (30, 12), (400, 330), (1, 9)])
+def test_paired_sign_test_is_exact_mcnemar(n_a, n_b):
+    from scipy.stats import binomtest
+
+    same = np.ones(50, bool)
+    a = np.r_[np.ones(n_a), np.zeros(n_b), same]
+    b = np.r_[np.zeros(n_a), np.ones(n_b), same]
+    t = V.paired_sign_test(a, b)
+    assert (t["a_better"], t["b_better"]) == (n_a, n_b)
+    expected = 1.0 if n_a + n_b == 0 else binomtest(n_a, n_a + n_b, 0.5).pvalue
+    assert t["p_value"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_paired_sign_test_counts_half_decisions_and_rejects_other_pairs():
+    t = V.paired_sign_test([1.0, 0.5, 1.0, 0.0], [0.5, 0.5, 0.0, 0.0])  # flips averaged: 0.5 differs too
+    assert (t["a_better"], t["b_better"]) == (2, 0)
+    with pytest.raises(ValueError, match="same pairs"):
+        V.paired_sign_test([1, 0], [1])

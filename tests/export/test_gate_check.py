@@ -1,5 +1,6 @@
 """``parity.check``: the limits of GATES, and accuracy limits never finer than one pair of the gate set."""
 
+import numpy as np
 import pytest
 
 from lrfr_tf.export import parity
@@ -69,3 +70,29 @@ def test_run_gate_holds_each_candidate_to_its_row_and_reports_each_stage():
     assert not bad["passed"] and any("mean cosine" in f for f in bad["failures"])
     assert same["accuracy_limit_floor_points"] == 100.0 / data.pairs.num_pairs and same["gate"] == "saved_model"
     assert not report["passed"]
+
+
+def _decisions(source_better, export_better, agree=150):
+    src = np.r_[np.ones(source_better), np.zeros(export_better), np.ones(agree)]
+    exp = np.r_[np.zeros(source_better), np.ones(export_better), np.ones(agree)]
+    return {"hr": src, "cr_8": src}, {"hr": exp, "cr_8": exp}
+
+
+@pytest.mark.parametrize("source_better, export_better, fails", [
+    (3, 0, False),    # 1.5 points on 200 pairs, 3 flips one way: p = 0.25, noise
+    (4, 1, False),    # p = 0.375
+    (10, 0, True),    # p = 0.002: systematic
+])
+def test_accuracy_change_fails_only_when_the_paired_sign_test_finds_it_systematic(source_better, export_better, fails):
+    src_dec, exp_dec = _decisions(source_better, export_better)
+    n = src_dec["hr"].size
+    source = {"hr": src_dec["hr"].mean(), "cr_8": 0.6}
+    acc = {"hr": exp_dec["hr"].mean(), "cr_8": 0.6}
+    notes = []
+    failures = parity.check("tflite_int8", {112: dict(GOOD)}, acc, source, "cr_8", n, exp_dec, src_dec, notes)
+    assert bool(failures) is fails
+    assert len(notes) == (0 if fails else 1)
+    message = (failures or notes)[0]
+    assert f"{source_better} for the source, {export_better} for the export" in message
+    # without the source's decisions the limit applies as written
+    assert parity.check("tflite_int8", {112: dict(GOOD)}, acc, source, "cr_8", n)

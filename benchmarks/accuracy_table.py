@@ -3,7 +3,8 @@
   python benchmarks/accuracy_table.py     # ~40-60 min on 2 cores; writes results/accuracy/ and results/README.md
 
 Models (``--model NAME=PATH``, repeatable; default: ``DEFAULT_MODELS`` that exist): the pretrained
-MobileFaceNet (../shared) and the shipped low-resolution model; add its int8 export with ``--model``. Each runs through the
+MobileFaceNet (../shared) and the shipped low-resolution model (Keras and its shipped fp16 .tflite); add its int8
+export with ``--model``. Each runs through the
 evaluation harness (``lrfr_tf.eval.runner.evaluate_models``: the same code as ``python -m lrfr_tf.evaluate``)
 on LFW View 2 (pairs.txt, test only): 112 px, the cross- and equal-resolution sweep at ``SIZES`` (CR: one face
 at the size, the other at 112 px, both flips averaged; ER: both at the size), the four published protocols of
@@ -43,6 +44,7 @@ PUBLISHED = ("low_res", "mid_res", "high_res", "all_res")
 DEFAULT_MODELS = (
     ("pretrained MobileFaceNet", "../shared/data/models/mobilefacenet/MobileFaceNet.tflite"),
     ("mobilefacenet_lr_distill", "lrfr_tf/zoo/mobilefacenet_lr_distill/embedder.keras"),
+    ("mobilefacenet_lr_distill fp16 .tflite", "lrfr_tf/zoo/mobilefacenet_lr_distill/model_fp16.tflite"),
 )
 #: Knoche et al. 2021 (arXiv 2107.03769), ResNet-50 on MS1M. ``abstract``: stated in the paper's abstract (HR
 #: 99.23%; 96.86% -> 97.72% on LFW with face sizes uniform in 5-112 px, i.e. the all_res protocol);

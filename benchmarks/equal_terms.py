@@ -1,4 +1,4 @@
-"""Issue 14's equal-terms comparison (and issue 15's claims S2, S4): arms against a baseline, fold by fold.
+"""Issue 14's equal-terms comparison (and issue 15's claims S1, S2, S4): arms against a baseline, fold by fold.
 
 Each arm is a ``python -m lrfr_tf.evaluate`` report (report.json) of one model on LFW View 2 with the same
 protocols. The runs (each recipe's ``--config.scale=equal_terms``, ``defaults.EQUAL_TERMS``: the pretrained
@@ -14,6 +14,14 @@ with a margin head; the ``distill`` recipe is the same budget without a head) an
       --protocol=low_res,cr --sizes=7,8,12,14 --out=runs_eq/bt_m/view2                   # each arm alike
   python benchmarks/equal_terms.py --arm pretrained=runs_eq/pretrained/view2/report.json \\
       --arm distill=runs_eq/distill/view2/report.json --arm bt_m=runs_eq/bt_m/view2/report.json ...
+
+Claim S1 (IP U-Net, a frozen pretrained MobileFaceNet behind the SR net; ``recipes/ip_unet.py`` scale ``claim``):
+
+  python -m lrfr_tf.train --recipe=ip_unet --config.scale=claim --workdir=runs_claims/ip_unet
+  python -m lrfr_tf.train --recipe=ip_unet --config.scale=claim --workdir=runs_claims/ip_unet_pixel \\
+      --config.stages.train.updates.main.losses.identity=0
+  (evaluate each as above) ... --arm ip_unet=runs_claims/ip_unet/view2/report.json \\
+      --arm ip_unet_pixel=runs_claims/ip_unet_pixel/view2/report.json
 
 The first ``--arm`` is the baseline (the pretrained MobileFaceNet, no fine-tuning). For every protocol the
 table gives each arm's 10-fold accuracy, its difference to the baseline and the standard deviation of the
@@ -45,6 +53,10 @@ CLAIMS = (
     ("S2c", "BT-M keeps more high-resolution accuracy than ST-M1 (Knoche et al.)", "bt_m", "st_m1", "hr"),
     ("S4a", "MAug + LogExp beats MAug alone at 7 px (Ling et al.)", "maug_logexp", "maug_only", "cr_7"),
     ("S4b", "MAug + LogExp beats MAug alone at 14 px (Ling et al.)", "maug_logexp", "maug_only", "cr_14"),
+    ("S1a", "pixel + identity loss beats pixel only at 7 px, gallery embedded directly (IP U-Net)", "ip_unet",
+     "ip_unet_pixel", "cr_7"),
+    ("S1b", "pixel + identity loss beats pixel only at 14 px, gallery embedded directly (IP U-Net)", "ip_unet",
+     "ip_unet_pixel", "cr_14"),
 )
 
 

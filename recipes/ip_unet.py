@@ -34,6 +34,10 @@ Needs the MobileFaceNet .tflite: ``--config.model.init=PATH`` (default: the ../s
 
 Command: python -m lrfr_tf.train --recipe=ip_unet --config.data.train=../shared/data/celeba/aligned112
 Smoke:   python -m lrfr_tf.train --recipe=ip_unet --config.scale=smoke
+Claim S1 (issue 15, small scale: a 16 -> 128-filter U-Net, 600 steps x 32 faces, ~30 min on 2 cores each):
+         python -m lrfr_tf.train --recipe=ip_unet --config.scale=claim --workdir=runs_claims/ip_unet
+         python -m lrfr_tf.train --recipe=ip_unet --config.scale=claim --workdir=runs_claims/ip_unet_pixel \
+             --config.stages.train.updates.main.losses.identity=0
 
 Expected (the paper's claim in direction, as issue 15 states it; no figure of the paper is quoted here):
 pixel + identity loss beats pixel-only (``--config.stages.train.updates.main.losses.identity=0``) at 7-14 px
@@ -63,6 +67,17 @@ def get_config():
         ["sr_net"], {"identity": 1.0, "pixel": 5.0}, D.optimizer("adam", lr=2e-4, beta_1=0.5)))  # eq. 3
     config.log.images_every = 1000
     config.eval.every = 5000
+    # Issue 15's claim S1 at small scale (benchmarks/sr_claims.py): a narrower U-Net (16 -> 128 filters, the 7
+    # levels kept), 600 steps x 32 CelebA train-split faces, View 1 evaluation; the pixel-only arm adds
+    # --config.stages.train.updates.main.losses.identity=0.
+    config.scales.claim = {
+        "data": {"train": D.SHARED_CELEBA, "identities": "train", "batch_size": 32},
+        "sr": {"kwargs": {"filters": 16, "max_filters": 128, "num_levels": 7, "pad_input": True}},
+        "stages": {"train": {"steps": 600}},
+        "checkpoint": {"every": 100},
+        "log": {"every": 10, "images_every": 300},
+        "eval": {"every": 300, "data_dir": D.SHARED_LFW, "pairs_file": "pairsDevTest.txt", "sizes": [7, 14]},
+    }
     config.scales.smoke = {
         "data": {"train": D.SAMPLE_CELEBA, "batch_size": 8},
         "sr": {"kwargs": {"filters": 8, "max_filters": 32, "num_levels": 7, "pad_input": True}},

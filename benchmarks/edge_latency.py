@@ -106,6 +106,19 @@ def complete_export(model_dir: str, formats, gated: bool = False) -> str | None:
     return max(found)[1] if found else None
 
 
+def serving_base(export_dir: str, work: str) -> str:
+    """A ``--model_base_path`` whose newest version is ``export_dir``: its own parent when it is a version, else
+    (a ``failed-*`` export, which a server never loads) ``work/serving/NAME/1`` linked to it, so that the serving
+    figures are measured all the same."""
+    if os.path.basename(export_dir).isdigit():
+        return os.path.dirname(export_dir)
+    base = os.path.join(work, "serving", os.path.basename(os.path.dirname(export_dir)))
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    os.symlink(os.path.abspath(export_dir), os.path.join(base, "1"))
+    return base
+
+
 def export_all(reference: str, work: str, calibration_count: int, log=print, gate_data=None,
                calibration_dir: str | None = None) -> dict:
     """Export the pretrained model and its ReLU twin in every format (reusing complete exports in ``work``);
@@ -723,7 +736,7 @@ def main(argv=None) -> int:
         meta.update(timing)
         doc = dict(meta=meta, models=models, saved_model_gate=saved_model_gate)
         if batches:
-            doc["serving"] = measure_serving(os.path.dirname(exports["families"]["prelu"]["dir"]),
+            doc["serving"] = measure_serving(serving_base(exports["families"]["prelu"]["dir"], work),
                                              faces_u8.astype(np.uint8), batches, args.clients, seconds)
         doc["summary"] = summary(models, threads)
         meta.update(loadavg_end=os.getloadavg(), wall_s=time.time() - started)

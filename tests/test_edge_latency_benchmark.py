@@ -4,6 +4,7 @@ finite and JSON-serialisable."""
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -129,3 +130,17 @@ def test_gated_exports_are_found_in_failed_folders_and_tabled(tmp_path):
     assert table[3].startswith("| SavedModel |") and "| pass |" in table[3]
     assert table[4].startswith("| tflite_fp32 | 5.24 MB | 0.99000 / 0.99000") and "fail: 8 px: mean cosine" in table[4]
     assert table[4].endswith("| 10.0 (0.50) |")
+
+
+def test_serving_base_serves_a_failed_export_as_version_1(tmp_path):
+    version = tmp_path / "exports" / "mobilefacenet" / "3"
+    failed = tmp_path / "exports" / "mobilefacenet" / "failed-4-20261203T125541"
+    for d in (version, failed):
+        d.mkdir(parents=True)
+        (d / "saved_model.pb").write_bytes(b"x")
+    assert edge_latency.serving_base(str(version), str(tmp_path)) == str(version.parent)
+    base = edge_latency.serving_base(str(failed), str(tmp_path / "work"))
+    assert base.endswith("serving/mobilefacenet") and os.listdir(base) == ["1"]
+    assert os.path.realpath(os.path.join(base, "1")) == str(failed.resolve())
+    from lrfr_tf.serve.model_versions import SAVED_MODEL_FILES
+    assert any(os.path.isfile(os.path.join(base, "1", f)) for f in SAVED_MODEL_FILES)

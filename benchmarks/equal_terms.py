@@ -185,9 +185,19 @@ def main(argv: Sequence[str] = None) -> int:
         return 2
     result = compare(arms)
     os.makedirs(os.path.join(args.out, "arms"), exist_ok=True)
+    previous = {}
+    if os.path.isfile(os.path.join(args.out, "comparison.json")):  # where the arms read from arms/ came from
+        with open(os.path.join(args.out, "comparison.json"), encoding="utf-8") as f:
+            previous = json.load(f).get("sources", {})
+    sources = {}
     for n, path in specs:
-        shutil.copyfile(path, os.path.join(args.out, "arms", f"{n}.json"))
-    result["sources"] = {n: path for n, path in specs}
+        copy = os.path.join(args.out, "arms", f"{n}.json")
+        if os.path.isfile(copy) and os.path.samefile(path, copy):  # an arm re-read from its committed copy
+            sources[n] = previous.get(n, path)
+        else:
+            shutil.copyfile(path, copy)
+            sources[n] = path
+    result["sources"] = sources
     with open(os.path.join(args.out, "comparison.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     table = markdown(result)

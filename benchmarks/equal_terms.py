@@ -53,6 +53,7 @@ CLAIMS = (
     ("S2c", "BT-M keeps more high-resolution accuracy than ST-M1 (Knoche et al.)", "bt_m", "st_m1", "hr"),
     ("S4a", "MAug + LogExp beats MAug alone at 7 px (Ling et al.)", "maug_logexp", "maug_only", "cr_7"),
     ("S4b", "MAug + LogExp beats MAug alone at 14 px (Ling et al.)", "maug_logexp", "maug_only", "cr_14"),
+    ("S3", "student + assistant beats the student alone on low_res (RIM)", "rim", "rim_student", "low_res"),
     ("S1a", "pixel + identity loss beats pixel only at 7 px, gallery embedded directly (IP U-Net)", "ip_unet",
      "ip_unet_pixel", "cr_7"),
     ("S1b", "pixel + identity loss beats pixel only at 14 px, gallery embedded directly (IP U-Net)", "ip_unet",

@@ -40,6 +40,14 @@ the MobileFaceNet .tflite (default: the ../shared copy, ``--config.rim.teacher.i
 
 Command: python -m lrfr_tf.train --recipe=rim --config.data.train=../shared/data/celeba/aligned112
 Smoke:   python -m lrfr_tf.train --recipe=rim --config.scale=smoke
+Claim S3 (issue 15, small scale; the student starts from the pretrained MobileFaceNet, the assistant from scratch):
+         python -m lrfr_tf.train --recipe=rim --config.scale=claim --workdir=runs_claims/rim
+         then evaluate export/embedder.keras (student + assistant) and export/embedder_student.keras (the student
+         alone, the same weights) alike and compare them with benchmarks/equal_terms.py (arms rim, rim_student).
+
+The run also exports ``embedder_student.keras``: the probe through FHN and the student alone (S_K), the paper's
+ablation of the assistant on the same weights. ``rim.assistant_init``: "model" (the assistant built and initialised
+like the student) or "" (from scratch).
 
 Evaluation: the probe (a degraded face) goes through FHN then HRN; a face at full resolution goes to the HRN
 directly (``SuperResolvedEmbedder.gallery_model``; the paper embeds the HR gallery with its HR network).
@@ -81,6 +89,25 @@ def get_config():
     )
     config.log.images_every = 1000
     config.eval.every = 5000
+    # Issue 15's claim S3 at small scale (student + assistant vs the student alone, one run; benchmarks/equal_terms.py):
+    # the student is the pretrained MobileFaceNet (D = 192, the teacher's blocks), the assistant the same network
+    # from scratch, a narrower FHN and discriminator, 200 + 400 steps x 32 CelebA train-split faces, View 1.
+    # Not run at length yet: 2 + 4 steps ran end to end (both embedders exported), at ~50 s per joint step on 2
+    # loaded cores, so its budget must be measured on an idle machine (and likely cut) before S3 is run.
+    config.scales.claim = {
+        "data": {"train": D.SHARED_CELEBA, "identities": "train", "batch_size": 32},
+        "model": {"backbone": "mobilefacenet", "embedding_dim": 192, "init": D.PRETRAINED_MOBILEFACENET,
+                  "init_batch_norm": False},
+        "rim": {"fhn_kwargs": {"scale": 1, "filters": 32, "num_coarse_blocks": 2, "num_blocks": 1,
+                               "num_landmarks": 5, "num_parsing_classes": 6},
+                "discriminator_kwargs": {"filters": 32, "num_stages": 4, "feature_dim": 128},
+                "assistant_init": ""},
+        "stages": {"hallucination": {"steps": 200},
+                   "joint": {"steps": 400, "updates": {"generator": {"optimizer": {"warmup_steps": 40}}}}},
+        "checkpoint": {"every": 100},
+        "log": {"every": 10, "images_every": 200},
+        "eval": {"every": 200, "data_dir": D.SHARED_LFW, "pairs_file": "pairsDevTest.txt", "sizes": [8, 12, 16]},
+    }
     config.scales.smoke = {
         "data": {"train": D.SAMPLE_CELEBA, "batch_size": 4},
         "model": {"embedding_dim": 32, "backbone_kwargs": TINY_MOBILEFACENET},

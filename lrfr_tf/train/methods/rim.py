@@ -84,7 +84,7 @@ class RIM(Method):
         teacher = create_backbone(self.config.rim.teacher, shape)
         teacher.trainable = False
         student = create_backbone(self.config.model, shape)
-        assistant = create_backbone(self.config.model, shape)
+        assistant = create_backbone(self._assistant_config(), shape)
         x = tf.zeros([1, *shape])
         t_emb, t_blocks = teacher.call_with_blocks(x, training=False)
         s_emb, s_blocks = student.call_with_blocks(x, training=False)
@@ -107,12 +107,33 @@ class RIM(Method):
             models["head"] = create_head(self.config.model, self.num_classes, hrn.embedding_dim)
         return models
 
+    def _assistant_config(self) -> Config:
+        """The assistant's backbone config: the student's (``rim.assistant_init`` "model") or the same backbone
+        from scratch ("": no ``init``; e.g. the registry's MobileFaceNet beside a student imported from a .tflite,
+        whose blocks have the same shapes)."""
+        mode = self.config.rim.assistant_init
+        if mode not in ("model", ""):
+            raise ValueError(f"config rim.assistant_init must be 'model' (as the student) or '' (from scratch), "
+                             f"got {mode!r}")
+        if mode == "model":
+            return self.config.model
+        return Config(**{**self.config.model.to_dict(), "init": ""})
+
     def initialize(self, models) -> None:
         initialize_backbone(models["teacher"], self.config.rim.teacher)
         initialize_backbone(models["hrn"].student, self.config.model)
+        initialize_backbone(models["hrn"].assistant, self._assistant_config())
 
     def embedding_model(self, models) -> keras.Model:
         return build_model(SuperResolvedEmbedder(models["fhn"], models["hrn"], None), (*self.image_size, 3))
+
+    def ablation_models(self, models) -> Dict[str, keras.Model]:
+        """``student``: the hallucinated probe through the student alone (S_K, no assistant): the paper's
+        ablation of the residual assistant (issue 15's claim S3), on the same weights."""
+        hrn = models["hrn"]
+        if hrn.student_adapter is not None:  # S_K lives in the student's own space: still a valid embedder
+            logger.info("RIM ablation 'student': the student's own %d-d embedding (no adapter)", hrn.student.embedding_dim)
+        return {"student": build_model(SuperResolvedEmbedder(models["fhn"], hrn.student, None), (*self.image_size, 3))}
 
     # Data -------------------------------------------------------------------------------------------
     def map_fn(self):

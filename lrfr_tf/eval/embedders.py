@@ -236,7 +236,10 @@ class KerasEmbedder(Embedder):
         name: str | None = None,
         model_hash: str | None = None,
         sidecar: Preprocessing | None = None,
+        gallery_path: bool = True,
     ):
+        """``gallery_path``: False embeds every face through ``model`` itself, even when it has a
+        ``gallery_model()`` (e.g. to compare it with an export of ``model``'s one path)."""
         import tensorflow as tf
 
         pre, source = _resolve_preprocessing(
@@ -248,7 +251,7 @@ class KerasEmbedder(Embedder):
         self.model = model
         self._file_hash = model_hash
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        gallery_model = getattr(model, "gallery_model", None)
+        gallery_model = getattr(model, "gallery_model", None) if gallery_path else None
         if callable(gallery_model):
             self.gallery = KerasEmbedder(gallery_model(), self.preprocessing, flip, batch_size, f"{self.name}/gallery")
 

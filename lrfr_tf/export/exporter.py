@@ -116,6 +116,9 @@ def export_model(source, out: str, name: Optional[str] = None, formats: Sequence
     os.makedirs(tmp)
     pre = source.preprocessing
     timings: Dict[str, float] = {}
+    if callable(getattr(source.model, "gallery_model", None)):
+        log("note: the export holds the probe path (SR net + recognizer) for every face; the evaluation harness "
+            "embeds full-resolution gallery faces with the recognizer alone (gallery_model), which is not exported")
     try:
         t = time.time()
         saved = tmp if "saved_model" in formats else os.path.join(tmp, ".saved_model")

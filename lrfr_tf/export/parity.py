@@ -180,13 +180,17 @@ def run_gate(source, candidates: Dict[str, Candidate], data: GateData, source_ac
     if data is None:
         raise ValueError("the parity gate needs gate data (an LFW-format folder)")
     faces = degraded_faces(data.faces())
-    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name)
+    # One path, as exported: a model with a gallery path (the SR composites embed full-resolution faces with the
+    # recognizer alone in the harness) is exported as its probe path only, so that is what the export must match.
+    reference = KerasEmbedder(source.model, source.preprocessing, name=source.name, gallery_path=False)
     ref_emb = {s: reference.embed(x) for s, x in faces.items()}
     measured = source_accuracy is None
     source_decisions: Dict[str, np.ndarray] = {}
     source_acc = accuracies(reference, data, progress, source_decisions) if measured else dict(source_accuracy)
     log("gate: source " + ", ".join(f"{k} {100 * v:.2f}" for k, v in source_acc.items()))
-    report = {"source": {"name": source.name, "accuracy": source_acc, "accuracy_measured_here": measured},
+    report = {"source": {"name": source.name, "accuracy": source_acc, "accuracy_measured_here": measured,
+                         "gallery_path": "not exported: every face goes through the probe path"
+                         if callable(getattr(source.model, "gallery_model", None)) else "same as probe"},
               "data": data.describe(), "formats": {}, "passed": False}
     for name, c in candidates.items():
         embed = c.embed_faces or c.embedder.embed

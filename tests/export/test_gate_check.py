@@ -96,3 +96,26 @@ def test_accuracy_change_fails_only_when_the_paired_sign_test_finds_it_systemati
     assert f"{source_better} for the source, {export_better} for the export" in message
     # without the source's decisions the limit applies as written
     assert parity.check("tflite_int8", {112: dict(GOOD)}, acc, source, "cr_8", n)
+
+
+def test_gate_compares_a_model_with_a_gallery_path_through_its_exported_probe_path():
+    """An SR composite is exported as its probe path; the harness would embed its 112 px faces with the recognizer
+    alone (gallery_model). The gate's reference must be the probe path too, or a faithful export of it fails on
+    112 px accuracy (ip_unet's smoke export: 69.0 vs 99.5)."""
+    from tests.export.conftest import SAMPLE_LFW, small_model
+    from lrfr_tf.eval.embedders import KerasEmbedder
+    from lrfr_tf.export.sources import ExportSource
+
+    probe, gallery = small_model(seed=0), small_model(seed=1)
+    for m in (probe, gallery):
+        m(np.zeros((1, 112, 112, 3), np.float32))
+    probe.gallery_model = lambda: gallery  # a composite's shape: another network for undegraded faces
+    pre = KerasEmbedder(probe).preprocessing
+    assert KerasEmbedder(probe, pre).gallery is not None and KerasEmbedder(probe, pre, gallery_path=False).gallery is None
+    source = ExportSource(probe, pre, "keras", "composite.keras", "0" * 64, "composite")
+    data = parity.GateData(str(SAMPLE_LFW), num_faces=20)
+    export = parity.Candidate(KerasEmbedder(probe, pre, name="export", gallery_path=False), "saved_model")
+    report = parity.run_gate(source, {"saved_model": export}, data, log=lambda _: None)
+    assert report["formats"]["saved_model"]["passed"], report["formats"]["saved_model"]["failures"]
+    assert report["formats"]["saved_model"]["accuracy"] == report["source"]["accuracy"]
+    assert report["source"]["gallery_path"].startswith("not exported")

@@ -92,8 +92,9 @@ def convert(saved_model_dir: str, fmt: str, calibration: Optional[np.ndarray] = 
     return weight_only_int8(data) if fmt == "tflite_dynamic" else data
 
 
-#: Numbers of leading ops (graph order) tried in float by ``float_stem``, smallest first.
-FLOAT_STEM_CANDIDATES = (0, 2, 5, 8, 12)
+#: Leading ops (graph order) tried in float by ``float_stem``, smallest first: a count, or a fraction (< 1) of the
+#: graph's ops (for composites whose sensitive part is a whole front network, e.g. an SR net before the recognizer).
+FLOAT_STEM_CANDIDATES = (0, 2, 5, 8, 12, 0.25, 0.5)
 #: Per-image cosine to the float model over the calibration inputs that ``float_stem`` asks of a candidate:
 #: a margin above the export gate's int8 limits (mean 0.98, 1st percentile 0.95 at each gate size).
 STEM_CHECK = {"mean": 0.985, "p1": 0.955}
@@ -129,12 +130,13 @@ def _run(model: bytes, inputs: np.ndarray, num_threads: int = 2) -> np.ndarray:
 def float_stem(ranged: bytes, inputs: np.ndarray, io_type, candidates: Sequence[int] = FLOAT_STEM_CANDIDATES,
                check: Dict[str, float] = STEM_CHECK):
     """(int8 model bytes, summary): ``quantize_ranged`` with the first K ops kept in float, K the smallest of
-    ``candidates`` whose per-image cosine to the float model ``ranged`` on ``inputs`` (the calibration faces,
+    ``candidates`` (counts, or fractions < 1 of the ops) whose per-image cosine to the float model ``ranged`` on ``inputs`` (the calibration faces,
     never the gate's) meets ``check``; the last candidate when none does (the export gate then decides)."""
     reference = _run(ranged, inputs)
     ops = [out for _, name, out in op_outputs(ranged) if name not in ("RESHAPE", "L2_NORMALIZATION")]
+    counts = sorted({int(round(c * len(ops))) if isinstance(c, float) and c < 1 else int(c) for c in candidates})
     tried = []
-    for k in candidates:
+    for k in counts:
         data = quantize_ranged(ranged, io_type, ops[:k])
         y = _run(data, inputs)
         cos = np.sum(y * reference, 1) / (np.linalg.norm(y, axis=1) * np.linalg.norm(reference, axis=1) + 1e-12)

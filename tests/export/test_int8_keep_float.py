@@ -90,3 +90,7 @@ def test_float_stem_takes_the_smallest_stem_that_meets_the_check(ranged):
     cos = np.sum(y * ref, 1) / (np.linalg.norm(y, axis=1) * np.linalg.norm(ref, axis=1))
     assert stem["tried"][-1]["mean_cosine"] == pytest.approx(cos.mean(), abs=1e-6)
     assert stem["tried"][-1]["p1_cosine"] == pytest.approx(np.percentile(cos, 1), abs=1e-6)
+    # a fraction (< 1) is that share of the ops, tried in size order with the counts
+    data, stem = tflite.float_stem(model, calibration, tf.int8, candidates=(0.5, 1), check={"mean": 1.5, "p1": 1.5})
+    half = int(round(0.5 * len(ops)))
+    assert [r["float_ops"] for r in stem["tried"]] == [1, half] and stem["float_ops"] == ops[:half]

@@ -36,7 +36,8 @@ def test_profile_ranks_op_types_of_a_step(tmp_path):
     step(batch)
     prof = train_throughput.profile_step(step, batch, 3, str(tmp_path / "p"))
     types = [op["type"] for op in prof["top_ops"]]
-    assert "Conv2D" in types or "_FusedConv2D" in types, types
+    # the convolution under its kernel's name: Conv2D, _FusedConv2D, or oneDNN's _MklNativeConv2D on AVX-512 hosts
+    assert any(t.endswith("Conv2D") for t in types), types
     assert "IDLE" not in types and prof["total_self_time_ms"] > 0
     shares = np.array([op["share"] for op in prof["top_ops"]])
     assert np.all(np.diff(shares) <= 0) and shares.sum() <= 1.0 + 1e-9

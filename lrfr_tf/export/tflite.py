@@ -130,8 +130,9 @@ def _run(model: bytes, inputs: np.ndarray, num_threads: int = 2) -> np.ndarray:
 def float_stem(ranged: bytes, inputs: np.ndarray, io_type, candidates: Sequence[int] = FLOAT_STEM_CANDIDATES,
                check: Dict[str, float] = STEM_CHECK):
     """(int8 model bytes, summary): ``quantize_ranged`` with the first K ops kept in float, K the smallest of
-    ``candidates`` (counts, or fractions < 1 of the ops) whose per-image cosine to the float model ``ranged`` on ``inputs`` (the calibration faces,
-    never the gate's) meets ``check``; the last candidate when none does (the export gate then decides)."""
+    ``candidates`` (counts, or fractions < 1 of the ops) whose per-image cosine to the float model ``ranged`` on
+    ``inputs`` (the calibration faces, never the gate's) meets ``check``; the last candidate when none does (the
+    export gate then decides)."""
     reference = _run(ranged, inputs)
     ops = [out for _, name, out in op_outputs(ranged) if name not in ("RESHAPE", "L2_NORMALIZATION")]
     counts = sorted({int(round(c * len(ops))) if isinstance(c, float) and c < 1 else int(c) for c in candidates})

@@ -14,7 +14,7 @@ Conventions used by every function here:
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -79,8 +79,11 @@ def kfold_accuracy(scores, labels, folds) -> Dict[str, object]:
     }
 
 
-def kfold_correct(scores, labels, folds) -> Tuple[np.ndarray, np.ndarray, list]:
-    """Per-pair decisions of the k-fold protocol: (correct [pairs] bool, folds, threshold per fold id)."""
+def kfold_correct(scores, labels, folds, thresholds: Optional[Sequence[float]] = None
+                  ) -> Tuple[np.ndarray, np.ndarray, list]:
+    """Per-pair decisions of the k-fold protocol: (correct [pairs] bool, folds, threshold per fold id).
+    ``thresholds`` (one per fold id, sorted ids): decide each fold at these (e.g. another model's k-fold
+    thresholds) instead of the best threshold of the other folds."""
     scores, labels = _as_scores_labels(scores, labels)
     folds = np.asarray(folds).reshape(-1)
     if folds.shape != scores.shape:
@@ -88,11 +91,13 @@ def kfold_correct(scores, labels, folds) -> Tuple[np.ndarray, np.ndarray, list]:
     fold_ids = np.unique(folds)
     if fold_ids.size < 2:
         raise ValueError(f"k-fold accuracy needs at least 2 folds, got {fold_ids.size}")
+    if thresholds is not None and len(thresholds) != fold_ids.size:
+        raise ValueError(f"{len(thresholds)} thresholds for {fold_ids.size} folds")
+    given, thresholds = thresholds, []
     correct = np.zeros(scores.shape, bool)
-    thresholds = []
-    for f in fold_ids:
+    for k, f in enumerate(fold_ids):
         test = folds == f
-        t, _ = best_threshold(scores[~test], labels[~test])
+        t = float(given[k]) if given is not None else best_threshold(scores[~test], labels[~test])[0]
         thresholds.append(t)
         correct[test] = (scores[test] > t) == labels[test]
     return correct, folds, thresholds

@@ -15,6 +15,11 @@ defaults (7 levels, 64..512 channels) a 128x128 input is encoded down to 1x1.
 ``pad_input=True`` takes any input size: the image is mirror-padded (reflection, centred) to the next
 multiple of 2^num_levels, run through the net and the output cropped back, so a 7-level net (128 px)
 restores 112x112 faces: 8 px of reflection on each side, the output's central 112x112.
+
+``residual=True`` (not pix2pix: VDSR's global residual, Kim et al. CVPR 2016) adds the tanh output to the input
+in [-1, 1] and clips: SR(x) = clip(x + tanh(...), -1, 1). With the 0.02-std initialisation the net starts near
+the identity (the bicubic face, within a few grey levels) instead of a flat grey image, which is what short runs
+need (the recipes' smoke and claim scales).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class IdentityPreservingUNet(ImageModel):
         channels: int = 3,
         seed: int = 0,
         pad_input: bool = False,
+        residual: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -68,6 +74,7 @@ class IdentityPreservingUNet(ImageModel):
         self.seed = int(seed)
         self.scale = 1
         self.pad_input = bool(pad_input)
+        self.residual = bool(residual)
         self.depth_multiple = 2**self.num_levels  # the side the encoder halves down to 1 px
         self.input_multiple = 1 if self.pad_input else self.depth_multiple
 
@@ -143,6 +150,8 @@ class IdentityPreservingUNet(ImageModel):
             (top, _), (left, _) = pads
             height, width = [images.shape[a] if images.shape[a] is not None else tf.shape(images)[a] for a in (1, 2)]
             out = out[:, top:top + height, left:left + width, :]
+        if self.residual:
+            out = tf.clip_by_value(to_unit_range(images) + out, -1.0, 1.0)
         return from_unit_range(out)
 
     def get_config(self):
@@ -156,6 +165,7 @@ class IdentityPreservingUNet(ImageModel):
             channels=self.channels,
             seed=self.seed,
             pad_input=self.pad_input,
+            residual=self.residual,
         )
         return config
 

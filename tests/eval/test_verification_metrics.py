@@ -113,6 +113,20 @@ def test_kfold_correct_gives_the_fold_accuracies():
     np.testing.assert_array_equal(correct[:60], (scores[:60] > thresholds[0]) == labels[:60])
 
 
+def test_kfold_correct_at_given_thresholds():
+    """Decisions at another model's fold thresholds: (score > t_fold) == label, the thresholds returned as given."""
+    rng = np.random.default_rng(4)
+    labels = rng.random(200) < 0.5
+    scores = rng.normal(size=200) + labels
+    folds = np.repeat(np.arange(2), 100)
+    correct, _, thresholds = V.kfold_correct(scores, labels, folds, [0.1, 0.9])
+    assert thresholds == [0.1, 0.9]
+    expected = np.r_[(scores[:100] > 0.1) == labels[:100], (scores[100:] > 0.9) == labels[100:]]
+    np.testing.assert_array_equal(correct, expected)
+    with pytest.raises(ValueError, match="1 thresholds for 2 folds"):
+        V.kfold_correct(scores, labels, folds, [0.1])
+
+
 @pytest.mark.parametrize("n_a, n_b", [(0, 0), (3, 0), (5, 5), (30, 12), (400, 330), (1, 9)])
 def test_paired_sign_test_is_exact_mcnemar(n_a, n_b):
     from scipy.stats import binomtest

@@ -119,3 +119,56 @@ def test_gate_compares_a_model_with_a_gallery_path_through_its_exported_probe_pa
     assert report["formats"]["saved_model"]["passed"], report["formats"]["saved_model"]["failures"]
     assert report["formats"]["saved_model"]["accuracy"] == report["source"]["accuracy"]
     assert report["source"]["gallery_path"].startswith("not exported")
+
+
+class _ScoredPairs:
+    """Gate data whose harness scores are given: ``accuracies`` sees one protocol, ``hr``."""
+
+    def __init__(self, labels, folds):
+        import types
+
+        self.pairs = types.SimpleNamespace(labels=labels, folds=folds, num_pairs=labels.size)
+        self.protocols = []
+
+
+def test_gate_compares_pairs_at_the_source_thresholds(monkeypatch):
+    """A near-chance model's best fold threshold jumps when a score moves by 0.01 (st_m1's smoke export: one fold's
+    threshold 0.624 -> 0.688 flipped 8 positive pairs at once, 9 vs 0, p = 0.004, and its int8 export failed).
+    Here one fold-0 negative moves 0.705 -> 0.715, fold 1's threshold (chosen on fold 0) drops from 0.7075 to 0.67
+    and 8 fold-1 positives at 0.69, scored identically by both models, flip: the old test (each model at its own
+    thresholds) found that systematic. At the source's thresholds no pair differs: passed, with a note. A broken
+    export (the scores shuffled) still fails."""
+    from lrfr_tf.eval import lfw
+    from lrfr_tf.eval.verification import kfold_correct, paired_sign_test
+
+    clean = ([0.9] * 40 + [0.3] * 40, [True] * 40 + [False] * 40)
+    fold0 = (clean[0] + [0.62, 0.64, 0.66, 0.68, 0.705, 0.71], clean[1] + [False, True, False, True, False, True])
+    fold1 = (clean[0] + [0.69 + 1e-4 * k for k in range(8)], clean[1] + [True] * 8)
+    source = np.array(fold0[0] + fold1[0])
+    labels = np.array(fold0[1] + fold1[1])
+    folds = np.r_[np.zeros(len(fold0[0]), int), np.ones(len(fold1[0]), int)]
+    export = source.copy()
+    export[84] = 0.715  # the fold-0 negative at 0.705
+    scores = {"source": source, "export": export, "broken": np.random.default_rng(0).permutation(source)}
+    monkeypatch.setattr(lfw, "evaluate_verification", lambda emb, pairs, protos, cache=None, progress=False: (
+        {"hr": {"accuracy": float(np.mean(kfold_correct(scores[emb], labels, folds)[0]))}}, {"hr": scores[emb][None]}))
+    data = _ScoredPairs(labels, folds)
+    src_dec, src_thr = {}, {}
+    src_acc = parity.accuracies("source", data, decisions=src_dec, thresholds=src_thr)
+    assert src_thr["hr"][0][1] == 0.7075
+
+    def gate(name):
+        own, at_source, notes = {}, {}, []
+        acc = parity.accuracies(name, data, decisions=own)
+        parity.accuracies(name, data, decisions=at_source, at_thresholds=src_thr)
+        failures = parity.check("tflite_int8", {112: dict(GOOD)}, {**acc, "cr": 0}, {**src_acc, "cr": 0}, "cr",
+                                labels.size, {**at_source, "cr": 0}, {**src_dec, "cr": 0}, notes)
+        return failures, notes, paired_sign_test(src_dec["hr"], own["hr"]), acc
+
+    failures, notes, own_test, acc = gate("export")
+    assert 100 * abs(acc["hr"] - src_acc["hr"]) > 1.0  # 8 of 174 pairs: beyond the limit
+    assert (own_test["a_better"], own_test["b_better"]) == (0, 8) and own_test["p_value"] < parity.ALPHA  # old gate
+    assert failures == [] and len(notes) == 1
+    assert "0 for the source, 0 for the export" in notes[0] and "not systematic" in notes[0]
+    broken, _, _, _ = gate("broken")
+    assert broken and "sign test p" in broken[0]

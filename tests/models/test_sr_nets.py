@@ -186,6 +186,23 @@ def test_ip_unet_pad_input_runs_the_7_level_net_on_112_px_faces(tmp_path):
     assert_keras_save_load(net, x, tmp_path)
 
 
+def test_ip_unet_residual_starts_near_the_identity(tmp_path):
+    """residual=True: SR(x) = clip(x + tanh(net), -1, 1) in unit range; at initialisation the output is the
+    input within a few grey levels, where the pix2pix output is a flat grey image."""
+    x = images(112, 112)
+    net = tiny("ip_unet", num_levels=7, pad_input=True, residual=True)
+    plain = tiny("ip_unet", num_levels=7, pad_input=True)
+    net(x), plain(x)
+    plain.set_weights(net.get_weights())
+    out, flat = net(x, training=False).numpy(), plain(x, training=False).numpy()
+    unit = np.asarray(x, np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(out, (np.clip(unit + (flat / 127.5 - 1.0), -1, 1) + 1.0) * 127.5, atol=1e-3)
+    assert np.abs(out - x).max() < 8.0 and np.abs(flat - 127.5).max() < 8.0
+    assert np.corrcoef(out.ravel(), np.asarray(x).ravel())[0, 1] > 0.99
+    assert_config_roundtrip(net, x)
+    assert_keras_save_load(net, x, tmp_path)
+
+
 @pytest.mark.slow
 def test_ip_unet_pad_input_tflite_parity(tmp_path):
     net = tiny("ip_unet", num_levels=7, pad_input=True)

@@ -27,6 +27,7 @@ framework_op_stats) beside the JSON.
 
   python benchmarks/train_throughput.py                                   # every setup, ~20 min on 2 cores
   python benchmarks/train_throughput.py --setups=distill --precision=mixed_bfloat16 --out=/tmp/t.json
+  python benchmarks/train_throughput.py --setups=distill --config=distill.relu_anneal_steps=300 --out=/tmp/t.json
   python benchmarks/train_throughput.py --plot_only
 """
 
@@ -190,8 +191,11 @@ def measure_setup(name: str, args, work: str, log=print) -> dict:
 
     from lrfr_tf.train.engine import Trainer
 
+    from lrfr_tf.train.recipes import apply_overrides
+
     config = setup_config(name, args.batch, args.data, args.mobilefacenet, args.precision)
     config.xla = bool(args.xla)
+    apply_overrides(config, list(args.config))
     trainer = Trainer(config, os.path.join(work, name))
     trainer.method.initialize(trainer.models)
     stage = trainer.stages[0]
@@ -238,7 +242,7 @@ def measure_setup(name: str, args, work: str, log=print) -> dict:
             f"{k} {args.batch / seconds[k][-1]:.1f} img/s" for k in arms))
     traces.append(step_fn.experimental_get_tracing_count())
     out = {"config": {"method": config.method, "batch": args.batch, "precision": args.precision, "xla": config.xla,
-                    "xla": bool(args.xla), "threads": args.threads or "default",
+                    "xla": bool(args.xla), "threads": args.threads or "default", "config": args.config,
                       "views": views, "first_step_s": first, "loss_terms": sorted(logs)},
            **flops, "traces_after_warmup_and_timing": traces}
     for arm in arms:
@@ -335,6 +339,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     p.add_argument("--xla", action="store_true", help="jit_compile the engine's step (config.xla).")
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="A config override of every setup, as the training command's --config.KEY=VALUE (repeat).")
     p.add_argument("--threads", default="", help="intra,inter op threads (e.g. 2,1); default: TF's.")
     p.add_argument("--data", default=CELEBA, help="Identity folder of aligned faces.")
     p.add_argument("--mobilefacenet", default=MOBILEFACENET, help="The pretrained MobileFaceNet .tflite.")
@@ -370,7 +376,7 @@ def main(argv=None) -> int:
     started = time.time()
     doc = {"meta": {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                     "argv": sys.argv[1:] if argv is None else argv, "batch": args.batch, "precision": args.precision,
-                    "xla": bool(args.xla), "threads": args.threads or "default",
+                    "xla": bool(args.xla), "threads": args.threads or "default", "config": args.config,
                     "steps_per_call": args.steps, "rounds": args.rounds, "cpu_count": os.cpu_count(),
                     "loadavg_start": os.getloadavg(), "tensorflow": tf.__version__, "platform": platform.platform(),
                     "env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "DNNL_MAX_CPU_ISA",

@@ -67,13 +67,13 @@ def get_config():
     config.model.embedding_dim = 192
     config.model.head = ""
     config.sr.name = "ip_unet"
-    config.sr.kwargs = {"filters": 64, "max_filters": 512, "num_levels": 7, "pad_input": True}
+    config.sr.kwargs = {"filters": 64, "max_filters": 512, "num_levels": 7, "pad_input": True, "residual": False}
     config.sr.identity_distance = "normalized_mse"  # eq. 3: MSE of the (L2-normalised) embeddings
     config.stages.train = D.stage(50_000, main=D.update(
         ["sr_net"], {"identity": 1.0, "pixel": 5.0}, D.optimizer("adam", lr=2e-4, beta_1=0.5)))  # eq. 3
     config.log.images_every = 1000
     config.eval.every = 5000
-    # Issue 15's claim S1 at small scale (benchmarks/sr_claims.py): a narrower U-Net (16 -> 128 filters, the 7
+    # Issue 15's claim S1 at small scale (benchmarks/equal_terms.py, claim S1): a narrower U-Net (16 -> 128 filters, the 7
     # levels kept), 600 steps x 32 CelebA train-split faces, View 1 evaluation; the pixel-only arm adds
     # --config.stages.train.updates.main.losses.identity=0.
     config.scales.claim = {

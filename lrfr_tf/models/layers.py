@@ -254,3 +254,31 @@ class Backbone(keras.Model):
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "embedding_dim": self.embedding_dim,
                 "preprocessing": self.preprocessing.get_config()}
+
+
+def prelu_layers(model) -> list:
+    """Every ``keras.layers.PReLU`` inside ``model``, in build order."""
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.PReLU)]
+
+
+def relu_copy(model, input_shape: Optional[Sequence[int]] = None):
+    """The same backbone built with ReLU (``activation="relu"`` in its config) carrying ``model``'s weights: the
+    same function when every PReLU slope of ``model`` is 0 (checked: ValueError otherwise), the export of a
+    student whose slopes were annealed to 0 (``distill.relu_anneal_steps``). ``input_shape``: [H, W, C] (default: the
+    model's preprocessing size, RGB)."""
+    config = model.get_config()
+    if config.get("activation") != "prelu":
+        raise ValueError(f"relu_copy: {model.name} has activation {config.get('activation')!r}, not 'prelu'")
+    nonzero = [layer.name for layer in prelu_layers(model) if np.any(np.asarray(layer.get_weights()[0]))]
+    if nonzero:
+        raise ValueError(f"relu_copy: {len(nonzero)} PReLU layers of {model.name} have non-zero slopes (first: "
+                         f"{nonzero[0]}): a ReLU copy would not compute the same function")
+    copy = type(model).from_config({**config, "activation": "relu"})
+    copy(np.zeros((1, *(input_shape or (*model.preprocessing.size, 3))), np.float32))
+    slopes = {id(v) for layer in prelu_layers(model) for v in layer.weights}
+    source = [v for v in model.weights if id(v) not in slopes]
+    if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in copy.weights]:  # paths carry name counters
+        raise ValueError(f"relu_copy: {model.name}'s weights (without the PReLU slopes) do not match its ReLU build")
+    for target, v in zip(copy.weights, source):
+        target.assign(v)
+    return copy

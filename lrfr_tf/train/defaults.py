@@ -60,10 +60,12 @@ METHOD_GROUPS: Dict[str, Dict[str, Any]] = {
     # MK-MMD kwargs, per-block distillation weights ([]: equal), distill_blocks: auto | all | embedding,
     # assistant_init: "model" (built and initialised like the student, from model.init) | "" (from scratch)
     # label-free distillation (methods/distill.py): one degradation spec per degraded view, the frozen teacher (a
-    # backbone_config), the distance between the teacher's HR embedding and each student embedding
+    # backbone_config), the distance between the teacher's HR embedding and each student embedding, and
+    # relu_anneal_steps (> 0: the student's PReLU slopes scaled from the pretrained ones to 0 over that many steps,
+    # frozen, and the student exported as its ReLU build)
     "distill": {"distill": dict(views=[], teacher=backbone_config(backbone="mobilefacenet", embedding_dim=192,
                                                                   init_batch_norm=False).to_dict(),
-                                distance="cosine_distance", distance_kwargs={})},
+                                distance="cosine_distance", distance_kwargs={}, relu_anneal_steps=0)},
     "rim": {"rim": dict(fhn="rim_fhn", fhn_kwargs={}, discriminator="rim_discriminator", discriminator_kwargs={},
                         teacher=backbone_config(backbone="mobilefacenet", embedding_dim=192).to_dict(),
                         face_mesh="auto", heatmap_sigma=1.5, mmd_kwargs={}, block_weights=[],

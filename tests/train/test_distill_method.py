@@ -82,3 +82,57 @@ def test_ce_needs_a_head_and_mismatched_embeddings_are_named():
     method.config.distill.teacher.embedding_dim = 32
     with pytest.raises(ValueError, match="embedding size"):
         METHODS.get("distill")(method.config, 3).build_models()
+
+
+def test_relu_anneal_scales_the_frozen_slopes_to_zero_and_exports_the_relu_build():
+    """distill.relu_anneal_steps = N: before step s the slopes are a_0 * max(0, 1 - s/N) (a_0 the initialised
+    student's), never trained; from step N the student is a ReLU network and is exported as its ReLU build,
+    which computes the same embeddings. Off (N = 0), nothing changes."""
+    import tensorflow as tf
+
+    from lrfr_tf.models.layers import prelu_layers
+
+    method, models = _method()
+    method.config.distill.relu_anneal_steps = 4
+    method.anneal_steps = 4
+    student = models["student"] = method.build_models()["student"]  # rebuilt with the slopes frozen
+    method.initialize(models)
+    layers = prelu_layers(student)
+    assert all(np.array_equal(a, layer.get_weights()[0]) for a, layer in zip(method._initial_slopes, layers))
+    assert layers and not any(layer.trainable for layer in layers)
+    assert not {id(v) for layer in layers for v in layer.weights} & {id(v) for v in student.trainable_variables}
+    rng = np.random.default_rng(0)
+    initial = [rng.uniform(-0.5, 0.5, layer.get_weights()[0].shape).astype(np.float32) for layer in layers]
+    method._initial_slopes = initial  # as read from a freshly initialised student (no pretrained file here)
+    x = tf.constant(_batch()["image"]) / 128.0 - 1.0
+    for step, factor in ((0, 1.0), (1, 0.75), (3, 0.25), (4, 0.0), (7, 0.0)):
+        method.on_step(models, step)
+        for layer, a0 in zip(layers, initial):
+            np.testing.assert_allclose(layer.get_weights()[0], a0 * factor, atol=1e-7)
+        exported = method.embedding_model(models)
+        assert (exported is student) is (factor > 0)
+    assert exported.get_config()["activation"] == "relu" and not prelu_layers(exported)
+    np.testing.assert_allclose(exported(x).numpy(), student(x, training=False).numpy(), atol=1e-5)
+
+    off, off_models = _method()
+    assert off.anneal_steps == 0 and all(layer.trainable for layer in prelu_layers(off_models["student"]))
+    off.on_step(off_models, 5)
+    assert off.embedding_model(off_models) is off_models["student"]
+
+
+def test_relu_anneal_needs_a_prelu_student():
+    method, _ = _method()
+    method.config.model.backbone_kwargs = {**SMALL, "activation": "relu"}
+    method.anneal_steps = 2
+    with pytest.raises(ValueError, match="relu_anneal_steps needs a student with PReLU"):
+        method.build_models()
+
+
+def test_relu_copy_refuses_nonzero_slopes():
+    from lrfr_tf.models import create_backbone
+    from lrfr_tf.models.layers import relu_copy
+
+    model = create_backbone("mobilefacenet", embedding_dim=16, **SMALL)
+    model(np.zeros((1, 112, 112, 3), np.float32))
+    with pytest.raises(ValueError, match="non-zero slopes"):
+        relu_copy(model)

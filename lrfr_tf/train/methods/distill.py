@@ -13,6 +13,12 @@ Terms (per example), with d = ``distill.distance`` (``1 - cos`` by default):
   distill_lr = mean_k d(t(HR), s(LR_k))               pulls each degraded view onto the teacher's HR embedding;
   ce         = mean cross-entropy over the student's branches (needs ``model.head``).
 All student branches run as one batch (one forward and backward pass).
+
+ReLU student by slope annealing (``distill.relu_anneal_steps`` = N > 0; for int8 edge targets, where PReLU runs
+outside XNNPACK): the student keeps the pretrained PReLU network, its slopes frozen and set before step s to
+a_0 * max(0, 1 - s / N) (a_0 the slopes of the initialised student), so it starts as the teacher's function and
+is a ReLU network from step N on; it is then exported as its ReLU build (``layers.relu_copy``). Replacing PReLU by
+ReLU at step 0 instead (``model.backbone_kwargs.activation=relu``) starts far from the teacher (cosine ~0.06).
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from __future__ import annotations
 from typing import Dict
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from lrfr_tf.models.layers import prelu_layers, relu_copy
 from lrfr_tf.train import views
 from lrfr_tf.train.method import (METHODS, Method, create_backbone, create_head, create_loss,
                                   initialize_backbone, per_example)
@@ -40,6 +48,9 @@ class Distill(Method):
             raise ValueError(f"distill.views has an empty spec: {specs}")
         self.views = [views.lr_view(views.parse_degradation(s), f"lr{k}") for k, s in enumerate(specs)]
         self.distance = create_loss(config.distill.distance, **config.distill.distance_kwargs.to_dict())
+        self.anneal_steps = int(config.distill.get("relu_anneal_steps", 0))
+        self._initial_slopes = None
+        self._slope_factor = None
         self.ce = None
         if config.model.head:
             self.ce = create_loss("softmax_cross_entropy", label_smoothing=float(config.model.label_smoothing))
@@ -52,6 +63,13 @@ class Distill(Method):
         if teacher.embedding_dim != student.embedding_dim:
             raise ValueError(f"distill: the student's embedding size ({student.embedding_dim}, config model) differs "
                              f"from the teacher's ({teacher.embedding_dim}, config distill.teacher)")
+        if self.anneal_steps:
+            slopes = prelu_layers(student)
+            if not slopes:
+                raise ValueError("distill.relu_anneal_steps needs a student with PReLU activations, not "
+                                 f"{student.get_config().get('activation')!r} (model.backbone_kwargs.activation)")
+            for layer in slopes:
+                layer.trainable = False  # set by on_step
         models = {"student": student, "teacher": teacher}
         if self.config.model.head:
             models["head"] = create_head(self.config.model, self.num_classes, student.embedding_dim)
@@ -60,9 +78,31 @@ class Distill(Method):
     def initialize(self, models) -> None:
         initialize_backbone(models["student"], self.config.model)
         initialize_backbone(models["teacher"], self.config.distill.teacher)
+        if self.anneal_steps:
+            self._initial_slopes = [layer.get_weights()[0] for layer in prelu_layers(models["student"])]
 
     def embedding_model(self, models) -> keras.Model:
+        if self.anneal_steps and self._slope_factor == 0.0:
+            return relu_copy(models["student"])
         return models["student"]
+
+    def slope_factor(self, step: int) -> float:
+        """The fraction of the pretrained PReLU slopes the student runs step ``step`` with."""
+        return max(0.0, 1.0 - step / self.anneal_steps) if self.anneal_steps else 1.0
+
+    def on_step(self, models, step: int) -> None:
+        if not self.anneal_steps:
+            return
+        factor = self.slope_factor(step)
+        if factor == self._slope_factor:
+            return
+        if self._initial_slopes is None:  # resumed: initialise a copy (slopes are never trained; needs model.init)
+            fresh = create_backbone(self.config.model, (*self.config.data.image_size, 3))
+            initialize_backbone(fresh, self.config.model)
+            self._initial_slopes = [layer.get_weights()[0] for layer in prelu_layers(fresh)]
+        for layer, alpha in zip(prelu_layers(models["student"]), self._initial_slopes):
+            layer.set_weights([alpha * np.float32(factor)])
+        self._slope_factor = factor
 
     def map_fn(self):
         return views.flipped_with_views(self.views, bool(self.config.data.flip))

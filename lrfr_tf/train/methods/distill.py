@@ -48,7 +48,7 @@ class Distill(Method):
             raise ValueError(f"distill.views has an empty spec: {specs}")
         self.views = [views.lr_view(views.parse_degradation(s), f"lr{k}") for k, s in enumerate(specs)]
         self.distance = create_loss(config.distill.distance, **config.distill.distance_kwargs.to_dict())
-        self.anneal_steps = int(config.distill.get("relu_anneal_steps", 0))
+        self.anneal_steps = int(config.distill.relu_anneal_steps)
         self._initial_slopes = None
         self._slope_factor = None
         self.ce = None

@@ -94,6 +94,7 @@ def base_config(name: str, method: str) -> Config:
             degrade="",          # degradation spec (lrfr_tf.data.degrade.parse), "" = none
             degrade_fraction=1.0,
             verify="strict",
+            decoded_cache_mb=2048,  # decode a folder's images once into RAM when they fit (0: read every time)
         ),
         model=model_config(),
         stages=Config(),

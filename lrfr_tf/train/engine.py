@@ -195,7 +195,8 @@ class Trainer:
         data = self.config.data
         ds = make_dataset(self.source, self.global_batch, seed=self.stage_seed(stage), map_fn=self.method.map_fn(),
                           batch_map_fn=self.method.batch_map_fn(), start_step=start_step,
-                          image_size=tuple(data.image_size), verify=data.verify)
+                          image_size=tuple(data.image_size), verify=data.verify,
+                          decoded_cache_mb=float(data.decoded_cache_mb))
         options = tf.data.Options()
         # Every worker reads the same stream and keeps its replicas' share of each global batch,
         # so the global batch is the same whatever the number of workers.
@@ -253,7 +254,8 @@ class Trainer:
 
         data = self.config.data
         bad = undecodable_files(self.source, self.global_batch, self.stage_seed(stage), step - stage.start,
-                                image_size=tuple(data.image_size), verify=data.verify)
+                                image_size=tuple(data.image_size), verify=data.verify,
+                          decoded_cache_mb=float(data.decoded_cache_mb))
         first = (error.message or "").strip().splitlines()
         if not bad:
             return ValueError(f"reading batch {step} of stage {stage.name!r} failed: {first[0] if first else error}")

@@ -185,3 +185,29 @@ def test_bad_arguments(sample_faces):
         make_dataset(sample_faces, batch_size=0, seed=0)
     with pytest.raises(ValueError, match="resize"):
         make_dataset(sample_faces, batch_size=2, seed=0, resize="lanczos7")
+
+
+def test_decoded_images_in_memory_give_the_same_stream_without_reading_files(sample_faces, tmp_path, monkeypatch):
+    """decoded_cache_mb: the images are decoded once (as the pipeline decodes them) and every batch, across epochs
+    and from a resumed step, equals the file-reading pipeline's; no file is read while iterating. Too small a
+    budget, a resize or composited alpha keep reading files."""
+    from lrfr_tf.data import pipeline
+
+    import shutil
+
+    kw = dict(batch_size=32, seed=3, map_fn=_with_seed, batch_map_fn=_with_batch_seed)
+    files = _take(make_dataset(sample_faces, start_step=8, **kw), 3)  # crosses the epoch boundary (300 faces)
+    copy = tmp_path / "faces"
+    shutil.copytree(sample_faces.root, copy)
+    cached = make_dataset(folders.IdentityFolder(copy), start_step=8, decoded_cache_mb=64, **kw)
+    shutil.rmtree(copy)  # nothing is read any more
+    for a, b in zip(files, _take(cached, 3)):
+        _assert_batches_equal(a, b)
+    decoded = pipeline.decoded_images(sample_faces.paths[:2], (112, 112), "error", ("jpeg",))
+    np.testing.assert_array_equal(decoded[1], images.load_image(sample_faces.paths[1]).astype(np.uint8))
+    calls = []
+    monkeypatch.setattr(pipeline, "decoded_images", lambda *a: calls.append(a) or pytest.fail("decoded"))
+    make_dataset(sample_faces, decoded_cache_mb=1, **kw)  # 300 faces are 11 MB
+    make_dataset(sample_faces, decoded_cache_mb=64, resize="bicubic", **kw)
+    make_dataset(sample_faces, decoded_cache_mb=64, alpha="composite", **kw)
+    assert not calls

@@ -15,11 +15,11 @@ LR sizes: the paper's list, height x width 7x6, 11x8, 14x12, 16x12, 16x14, 16x16
 112x96 at equal probability (``data.degrade = "multi_scale"``, the preset ``resolution(preset=multi_scale)
 |resize()``).
 
-The balance of the two terms, as gradient norms w.r.t. the U-Net's weights (smoke scale: 8 faces, the smoke
-U-Net untrained, the real MobileFaceNet, median of 4 batches; tests/train/test_recipe_fidelity.py, run with -s
-to print): ||grad L_emb|| / ||grad 5 L_pixel|| = 0.07 with eq. 3; the old loss (5 (1 - cos) + L_pixel) had
-160 (the identity term drove the net), and the MSE of the raw MobileFaceNet embeddings (norms 60-76) would
-have 140. So eq. 3 on normalised embeddings lets the pixel term lead, the identity term a correction to it.
+The balance of the two terms, as gradient norms w.r.t. the U-Net's weights (smoke scale with the paper's plain
+U-Net, residual off: 8 faces, the smoke U-Net untrained, the real MobileFaceNet, median of 4 batches;
+tests/train/test_recipe_fidelity.py, run with -s to print): ||grad L_emb|| / ||grad 5 L_pixel|| = 0.07 with
+eq. 3; the old loss (5 (1 - cos) + L_pixel) had 160 (the identity term drove the net), and the MSE of the raw
+MobileFaceNet embeddings (norms 60-76) would have 140. So eq. 3 on normalised embeddings lets the pixel term lead, the identity term a correction to it.
 
 Departure from the paper: the U-Net restores 112x112 faces reflected to 128x128 (8 px each side,
 ``sr.kwargs.pad_input``) and cropped back, not 128 px faces, because the toolkit's aligned faces (training

@@ -240,7 +240,8 @@ def make_dataset(
         "header" (header-only scan) | "skip" (decode check, bad files left out) |
         "none" (see module docstring).
       decoded_cache_mb: decode a folder's images once into memory (uint8) when they fit in this many MB, every
-        file has the size ``image_size`` (checked by the scan, no resize) and alpha is not composited: the
+        file has the size ``image_size`` (checked by the scan, no resize), every file passed the full decode
+        check (``verify`` "strict" or "skip": a decode error here would name no file) and alpha is not composited: the
         same pixels every epoch without reading or decoding a file again (JPEG decoding is about a third of
         the pipeline's CPU per image). 0: off.
     """
@@ -265,7 +266,8 @@ def make_dataset(
         size_checked = formats is not None and resize is None
 
     cached = None
-    if not hasattr(source, "records") and decoded_cache_mb > 0 and size_checked and alpha != "composite":
+    if (not hasattr(source, "records") and decoded_cache_mb > 0 and size_checked and alpha != "composite"
+            and verify in ("strict", "skip")):  # every file fully decode-checked: decoding them here cannot fail
         kept_paths = [paths[i] for i in keep]
         if len(kept_paths) * image_size[0] * image_size[1] * 3 <= decoded_cache_mb * 2**20:
             cached = tf.constant(decoded_images(kept_paths, image_size, alpha, formats))

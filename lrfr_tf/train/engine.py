@@ -254,8 +254,7 @@ class Trainer:
 
         data = self.config.data
         bad = undecodable_files(self.source, self.global_batch, self.stage_seed(stage), step - stage.start,
-                                image_size=tuple(data.image_size), verify=data.verify,
-                          decoded_cache_mb=float(data.decoded_cache_mb))
+                                image_size=tuple(data.image_size), verify=data.verify)
         first = (error.message or "").strip().splitlines()
         if not bad:
             return ValueError(f"reading batch {step} of stage {stage.name!r} failed: {first[0] if first else error}")

@@ -297,12 +297,12 @@ def test_ip_unet_term_balance(tmp_path, mobilefacenet_tflite):
     """The docstring's gradient ratios ||grad L_emb|| / ||grad 5 L_pixel|| (smoke U-Net, untrained): eq. 3 with
     normalised embeddings leaves the pixel term leading (0.05); the old 5 (1 - cos) + pixel, and the MSE of the
     raw embeddings, let the identity term drive the net (over 100x)."""
-    init = f"model.init={mobilefacenet_tflite}"
-    identity, pixel = _sr_gradient_norms(_ip_unet(init), tmp_path / "eq3")
+    init = f"model.init={mobilefacenet_tflite}", "sr.kwargs.residual=False"  # the paper's plain U-Net
+    identity, pixel = _sr_gradient_norms(_ip_unet(*init), tmp_path / "eq3")
     old_identity, old_pixel = _sr_gradient_norms(
-        _ip_unet(init, "sr.identity_distance=cosine", "stages.train.updates.main.losses.identity=5.0",
+        _ip_unet(*init, "sr.identity_distance=cosine", "stages.train.updates.main.losses.identity=5.0",
                  "stages.train.updates.main.losses.pixel=1.0"), tmp_path / "old")
-    raw_identity, raw_pixel = _sr_gradient_norms(_ip_unet(init, "sr.identity_distance=l2"), tmp_path / "raw")
+    raw_identity, raw_pixel = _sr_gradient_norms(_ip_unet(*init, "sr.identity_distance=l2"), tmp_path / "raw")
     ratios = identity / pixel, old_identity / old_pixel, raw_identity / raw_pixel
     print("ip_unet gradient ratio identity / pixel: eq. 3 %.3g, old %.3g, raw-embedding MSE %.3g" % ratios)
     assert 0.01 <= ratios[0] <= 0.5 and ratios[1] > 30 and ratios[2] > 30, ratios

@@ -122,7 +122,7 @@ def accuracies(embedder, data: GateData, progress: bool = False, decisions: Opti
     from lrfr_tf.eval.verification import kfold_correct
 
     results, scores = evaluate_verification(embedder, data.pairs, data.protocols, cache=EmbeddingCache(), progress=progress)
-    for name, flips in scores.items():
+    for name, flips in (scores.items() if decisions is not None or thresholds is not None else ()):
         given = at_thresholds[name] if at_thresholds and name in at_thresholds else [None] * len(flips)
         runs = [kfold_correct(sc, data.pairs.labels, data.pairs.folds, t) for sc, t in zip(flips, given)]
         if decisions is not None:

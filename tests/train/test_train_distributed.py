@@ -113,7 +113,11 @@ def test_sigkill_mid_run_then_resume_is_exact(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+    # The kill can land after ckpt-N is written and verified but before the state file names it; resume
+    # rightly starts from the newest intact checkpoint on disk, so that is the step the kill left behind.
+    from lrfr_tf.train.checkpoints import checkpoint_steps, verify
+
+    killed_at = next(s for s, prefix in checkpoint_steps(str(ckpt_dir)) if verify(prefix) is None)
     assert 4 <= killed_at < 12
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, timeout=600)
     resumed = json.loads((killed / "results.json").read_text())

@@ -41,3 +41,30 @@ def test_logexp_weight_follows_the_embedding_size():
     config = recipes.load_config("maug_logexp", ["scale=equal_terms"])
     assert config.model.embedding_dim == 192
     assert config.stages.train.updates.main.losses.distance == pytest.approx(25.0 * 192)
+
+
+def test_logexp_claim_scale_is_equal_terms_at_half_the_faces():
+    """Claim S4's runs: the equal-terms setting with 300 steps of 32 faces, View 1 at 7 and 14 px."""
+    full = recipes.load_config("maug_logexp", ["scale=equal_terms"])
+    claim = recipes.load_config("maug_logexp", ["scale=claim"])
+    assert claim.data.batch_size * claim.stages.train.steps * 4 == full.data.batch_size * full.stages.train.steps
+    assert claim.model.init == full.model.init and claim.data.identities == full.data.identities == "train"
+    assert claim.stages.train.updates.main.optimizer.to_dict() == full.stages.train.updates.main.optimizer.to_dict()
+    assert claim.eval.pairs_file == "pairsDevTest.txt" and list(claim.eval.sizes) == [7, 14]
+
+
+def test_sl_margin_claim_starts_from_the_pretrained_recognizer():
+    """Claim S0: the pretrained MobileFaceNet stands for the stage-1 recognizer (only the new head warms up on HR
+    faces), the SR net learns the pixel loss with the recognizer frozen, then both train on CE alone."""
+    reference = recipes.load_config("distill")
+    config = recipes.load_config("sl_margin", ["scale=claim"])
+    assert config.model.init == reference.model.init and config.model.backbone == "mobilefacenet"
+    assert config.data.identities == "train" and config.eval.pairs_file == "pairsDevTest.txt"
+    stages = config.stages
+    assert list(stages.keys()) == ["recognizer", "sr", "joint"]
+    assert list(stages.recognizer.updates.main.train) == ["head"]
+    assert stages.recognizer.updates.main.losses.to_dict() == {"ce_hr": 1.0}
+    assert list(stages.sr.updates.main.train) == ["sr_net"] and stages.sr.updates.main.losses.to_dict() == {"pixel": 1.0}
+    assert stages.joint.updates.main.losses.to_dict() == {"ce": 1.0, "pixel": 0.0}  # the paper drops the pixel loss
+    for stage in stages.values():
+        assert stage.updates.main.optimizer.weight_decay == 0.0  # Adam fine-tuning, as on equal terms

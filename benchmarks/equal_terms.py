@@ -54,6 +54,12 @@ CLAIMS = (
     ("S4a", "MAug + LogExp beats MAug alone at 7 px (Ling et al.)", "maug_logexp", "maug_only", "cr_7"),
     ("S4b", "MAug + LogExp beats MAug alone at 14 px (Ling et al.)", "maug_logexp", "maug_only", "cr_14"),
     ("S3", "student + assistant beats the student alone on low_res (RIM)", "rim", "rim_student", "low_res"),
+    ("S0a", "SR + recognizer beats the recognizer on bicubic-upsampled faces at 8 px (SL-margin)", "sl_margin",
+     "pretrained", "cr_8"),
+    ("S0b", "SR + recognizer beats the recognizer on bicubic-upsampled faces at 12 px (SL-margin)", "sl_margin",
+     "pretrained", "cr_12"),
+    ("S0c", "SR + recognizer beats the recognizer on bicubic-upsampled faces at 16 px (SL-margin)", "sl_margin",
+     "pretrained", "cr_16"),
     ("S1a", "pixel + identity loss beats pixel only at 7 px, gallery embedded directly (IP U-Net)", "ip_unet",
      "ip_unet_pixel", "cr_7"),
     ("S1b", "pixel + identity loss beats pixel only at 14 px, gallery embedded directly (IP U-Net)", "ip_unet",
@@ -92,11 +98,15 @@ def paired(a: dict, b: dict) -> Dict[str, float]:
 def compare(arms: Dict[str, Dict[str, dict]]) -> Dict[str, object]:
     names = list(arms)
     baseline = names[0]
-    protocols = [p for p in arms[baseline] if all(p in arms[n] for n in names)]
+    # Every protocol of the baseline that another arm has too; an arm without it shows "-" there.
+    protocols = [p for p in arms[baseline] if any(p in arms[n] for n in names[1:])] if len(names) > 1 \
+        else list(arms[baseline])
     table: Dict[str, Dict[str, dict]] = {}
     for p in protocols:
         table[p] = {}
         for n in names:
+            if p not in arms[n]:
+                continue
             r = arms[n][p]
             row = {"accuracy": 100.0 * r["accuracy"], "std": 100.0 * r["std"],
                    "tar_at_far_1e-2": 100.0 * r["tar_at_far"]["0.01"] if "tar_at_far" in r else None}
@@ -123,7 +133,10 @@ def markdown(result: Dict[str, object]) -> str:
     for p in result["protocols"]:
         cells = []
         for n in names:
-            r = result["table"][p][n]
+            r = result["table"][p].get(n)
+            if r is None:
+                cells.append("-")
+                continue
             cell = f"{r['accuracy']:.2f}"
             if n != base:
                 d = r[f"vs_{base}"]
@@ -131,7 +144,7 @@ def markdown(result: Dict[str, object]) -> str:
             cells.append(cell)
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     if "low_res" in result["protocols"]:
-        tars = [result["table"]["low_res"][n]["tar_at_far_1e-2"] for n in names]
+        tars = [result["table"]["low_res"].get(n, {}).get("tar_at_far_1e-2") for n in names]
         lines.append("| TAR@FAR 1e-2, low_res | " + " | ".join("-" if t is None else f"{t:.2f}" for t in tars) + " |")
     lines += ["", f"LFW View 2 10-fold accuracy (%); in brackets the difference to {base} and the standard deviation "
               "of the per-fold differences (points).", "", "| claim | arms | protocol | difference | fold std | verdict |",
@@ -155,13 +168,13 @@ def plot(result: Dict[str, object], path: str) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(protocols)), 4))
     width = 0.8 / len(names)
     for k, n in enumerate(names):
-        acc = [result["table"][p][n]["accuracy"] for p in protocols]
-        std = [result["table"][p][n]["std"] for p in protocols]
+        acc = [result["table"][p][n]["accuracy"] if n in result["table"][p] else np.nan for p in protocols]
+        std = [result["table"][p][n]["std"] if n in result["table"][p] else 0.0 for p in protocols]
         ax.bar(np.arange(len(protocols)) + k * width, acc, width, yerr=std, label=n, capsize=2)
     ax.set_xticks(np.arange(len(protocols)) + 0.4 - width / 2, protocols)
     ax.set_ylim(50, 100)
     ax.set_ylabel("LFW View 2 accuracy (%)")
-    ax.set_title("Equal terms: 600 x 64 CelebA faces from the pretrained MobileFaceNet")
+    ax.set_title("Equal terms and claims: fine-tuned from the pretrained MobileFaceNet")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -54,3 +54,25 @@ def test_bad_arm_exits_2_with_one_line(tmp_path, capsys, arm, message):
     assert _load().main([f"--arm={arm}", f"--out={tmp_path}"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_an_arm_without_a_protocol_shows_a_dash_and_keeps_the_others(tmp_path):
+    """S0's arm is evaluated at 8-16 px, the baseline also at 7 px: cr_7 stays in the table for the arms that
+    have it, the S0 claims are judged where both arms were evaluated."""
+    bench = _load()
+    rng = np.random.default_rng(1)
+    base = {p: rng.uniform(0.55, 0.6, 10) for p in ("low_res", "cr_7", "cr_8", "cr_12", "cr_16")}
+    st_m1 = {p: v + 0.02 for p, v in base.items() if p != "cr_16"}
+    sl_margin = {p: v + (0.03 if p == "cr_8" else -0.03) for p, v in base.items() if p != "cr_7"}
+    arms = [f"pretrained={_report(tmp_path / 'a.json', base)}", f"st_m1={_report(tmp_path / 'b.json', st_m1)}",
+            f"sl_margin={_report(tmp_path / 'c.json', sl_margin)}"]
+    out = tmp_path / "out"
+    assert bench.main([f"--arm={a}" for a in arms] + [f"--out={out}"]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    assert result["protocols"] == ["low_res", "cr_7", "cr_8", "cr_12", "cr_16"]
+    assert "sl_margin" not in result["table"]["cr_7"] and "st_m1" not in result["table"]["cr_16"]
+    verdicts = {c["id"]: c["verdict"] for c in result["claims"]}
+    assert verdicts["S0a"] == "reproduced" and verdicts["S0b"] == verdicts["S0c"] == "not reproduced"
+    md = (out / "comparison.md").read_text()
+    cr7 = next(line for line in md.splitlines() if line.startswith("| cr_7 |"))
+    assert cr7.rstrip().endswith("| - |")

@@ -51,6 +51,9 @@ def test_logexp_claim_scale_is_equal_terms_at_half_the_faces():
     assert claim.model.init == full.model.init and claim.data.identities == full.data.identities == "train"
     assert claim.stages.train.updates.main.optimizer.to_dict() == full.stages.train.updates.main.optimizer.to_dict()
     assert claim.eval.pairs_file == "pairsDevTest.txt" and list(claim.eval.sizes) == [7, 14]
+    # p = 2 where the pretrained network is fine-tuned (p = 1 collapsed there; chosen on View 1), p = 1 otherwise
+    assert claim.siamese.distance_kwargs.p == full.siamese.distance_kwargs.p == 2.0
+    assert recipes.load_config("maug_logexp").siamese.distance_kwargs.p == 1.0
 
 
 def test_sl_margin_claim_starts_from_the_pretrained_recognizer():

@@ -23,6 +23,18 @@ Claim S1 (IP U-Net, a frozen pretrained MobileFaceNet behind the SR net; ``recip
   (evaluate each as above) ... --arm ip_unet=runs_claims/ip_unet/view2/report.json \\
       --arm ip_unet_pixel=runs_claims/ip_unet_pixel/view2/report.json
 
+Claims S0 (SL-margin against the pretrained recognizer on bicubic faces), S3 (RIM: student + assistant against
+the student alone, one run, two exported embedders) and S4 (MAug + LogExp against MAug alone), each recipe's
+``claim`` scale (the recipe docstrings give the figures):
+
+  python -m lrfr_tf.train --recipe=sl_margin --config.scale=claim --workdir=runs_claims/sl_margin   # ~9 min
+  python -m lrfr_tf.train --recipe=rim --config.scale=claim --workdir=runs_claims/rim               # ~20 min
+  python -m lrfr_tf.train --recipe=maug_logexp --config.scale=claim --workdir=runs_claims/maug_logexp  # ~9 min
+  python -m lrfr_tf.train --recipe=maug_logexp --config.scale=claim --workdir=runs_claims/maug_only \
+      --config.stages.train.updates.main.losses.distance=0
+  (evaluate each as above; sl_margin and the baseline also at --sizes=...,16; rim's export/embedder.keras as
+  arm rim and export/embedder_student.keras as arm rim_student)
+
 The first ``--arm`` is the baseline (the pretrained MobileFaceNet, no fine-tuning). For every protocol the
 table gives each arm's 10-fold accuracy, its difference to the baseline and the standard deviation of the
 per-fold differences (the folds are the same pairs for every arm, so the difference is paired). The claims

@@ -91,9 +91,8 @@ def get_config():
     config.eval.every = 5000
     # Issue 15's claim S3 at small scale (student + assistant vs the student alone, one run; benchmarks/equal_terms.py):
     # the student is the pretrained MobileFaceNet (D = 192, the teacher's blocks), the assistant the same network
-    # from scratch, a narrower FHN and discriminator, 200 + 400 steps x 32 CelebA train-split faces, View 1.
-    # Not run at length yet: 2 + 4 steps ran end to end (both embedders exported), at ~50 s per joint step on 2
-    # loaded cores, so its budget must be measured on an idle machine (and likely cut) before S3 is run.
+    # from scratch, a narrower FHN and discriminator, 100 + 200 steps x 32 CelebA train-split faces, View 1 at the
+    # end. Measured on 2 idle cores: about 2 s per hallucination step and 5 s per joint step (about 20 min).
     config.scales.claim = {
         "data": {"train": D.SHARED_CELEBA, "identities": "train", "batch_size": 32},
         "model": {"backbone": "mobilefacenet", "embedding_dim": 192, "init": D.PRETRAINED_MOBILEFACENET,
@@ -102,11 +101,11 @@ def get_config():
                                "num_landmarks": 5, "num_parsing_classes": 6},
                 "discriminator_kwargs": {"filters": 32, "num_stages": 4, "feature_dim": 128},
                 "assistant_init": ""},
-        "stages": {"hallucination": {"steps": 200},
-                   "joint": {"steps": 400, "updates": {"generator": {"optimizer": {"warmup_steps": 40}}}}},
-        "checkpoint": {"every": 100},
-        "log": {"every": 10, "images_every": 200},
-        "eval": {"every": 200, "data_dir": D.SHARED_LFW, "pairs_file": "pairsDevTest.txt", "sizes": [8, 12, 16]},
+        "stages": {"hallucination": {"steps": 100},
+                   "joint": {"steps": 200, "updates": {"generator": {"optimizer": {"warmup_steps": 20}}}}},
+        "checkpoint": {"every": 50},
+        "log": {"every": 10, "images_every": 100},
+        "eval": {"every": 0, "data_dir": D.SHARED_LFW, "pairs_file": "pairsDevTest.txt", "sizes": [8, 12, 16]},
     }
     config.scales.smoke = {
         "data": {"train": D.SAMPLE_CELEBA, "batch_size": 4},

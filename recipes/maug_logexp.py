@@ -40,8 +40,8 @@ LFW View 2, results/claims/, results/equal_terms/comparison.md), MAug + LogExp v
 70.44 (+9.92 +- 1.93 fold std: reproduced), CR 14 px 90.44 vs 90.06 (+0.38 +- 1.28: same direction, within one
 fold std), low_res 77.73 vs 69.52, 112 px 95.63 vs 97.52 (the 112 px loss is larger than "small").
 
-Claim S4 (issue 15), ``--config.scale=claim``: the equal-terms setting (``defaults.EQUAL_TERMS``) at half the faces,
-300 steps x 32 after the 100-step head warm-up, about 8-10 min per arm on 2 cores:
+Claim S4 (issue 15), ``--config.scale=claim``: the equal-terms setting (``defaults.EQUAL_TERMS``) at a quarter of
+the faces, 300 steps x 32 (not 600 x 64) after the 100-step head warm-up, about 7.5-10 min per arm on 2 cores:
   python -m lrfr_tf.train --recipe=maug_logexp --config.scale=claim --workdir=runs_claims/maug_logexp
   python -m lrfr_tf.train --recipe=maug_logexp --config.scale=claim --workdir=runs_claims/maug_only \
       --config.stages.train.updates.main.losses.distance=0
@@ -80,11 +80,10 @@ def get_config():
     # p = 2 at both fine-tuning scales: p = 1 collapsed there; chosen on View 1 (docstring, "Departure").
     fine_tune_p = {"siamese": {"distance_kwargs": {"p": 2.0, "l2_normalize": True}}}
     config.scales.equal_terms = D.equal_terms_scale({"ce": 1.0, "distance": 25.0 * 192}, **fine_tune_p)
-    # Issue 15's claim S4 at small scale: the equal-terms setting at half the faces (300 steps of 32 after the
-    # head warm-up), View 1 at the end at 7 and 14 px; MAug alone sets losses.distance=0.
+    # Issue 15's claim S4 at small scale: the equal-terms setting at a quarter of the faces (300 steps of 32 after
+    # the head warm-up), View 1 at the end at 7 and 14 px; MAug alone sets losses.distance=0.
     config.scales.claim = D.equal_terms_scale(
         {"ce": 1.0, "distance": 25.0 * 192},
-        data={"batch_size": 32},
+        data={"batch_size": 32}, stages={"train": {"steps": 300}},
         eval={"every": 300, "sizes": [7, 14]}, **fine_tune_p)
-    config.scales.claim["stages"]["train"]["steps"] = 300
     return config

@@ -98,7 +98,8 @@ def get_config():
     # Issue 15's claim S3 at small scale (student + assistant vs the student alone, one run; benchmarks/equal_terms.py):
     # the student is the pretrained MobileFaceNet (D = 192, the teacher's blocks), the assistant the same network
     # from scratch, a narrower FHN and discriminator, 100 + 200 steps x 32 CelebA train-split faces, View 1 at the
-    # end. Measured on 2 idle cores: about 2 s per hallucination step and 5 s per joint step (about 20 min).
+    # end. Measured on 2 cores shared with other work: about 2-3 s per hallucination step and 5 s per joint step;
+    # the run took 21 min (results/claims/rim).
     config.scales.claim = {
         "data": {"train": D.SHARED_CELEBA, "identities": "train", "batch_size": 32},
         "model": {"backbone": "mobilefacenet", "embedding_dim": 192, "init": D.PRETRAINED_MOBILEFACENET,

@@ -68,18 +68,17 @@ def get_config():
     config.eval.every = 5000
     # Issue 15's claim S0 at small scale (module docstring): the pretrained MobileFaceNet is the stage-1
     # recognizer (its HR training is done), so stage 1 only warms up the new A-Softmax head on HR faces.
-    adam = dict(weight_decay=0.0, weight_decay_mode="decoupled")
     config.scales.claim = {
         "data": {"train": D.SHARED_CELEBA, "identities": "train", "batch_size": 32},
         "model": {"backbone": "mobilefacenet", "embedding_dim": 192, "init": D.PRETRAINED_MOBILEFACENET,
                   "init_batch_norm": False},
         "stages": D.replace_group({
             "recognizer": D.stage(D.EQUAL_TERMS_HEAD_WARMUP, main=D.update(
-                ["head"], {"ce_hr": 1.0}, D.optimizer("adam", lr=1e-3, **adam))).to_dict(),
-            "sr": D.stage(300, main=D.update(["sr_net"], {"pixel": 1.0}, D.optimizer("adam", lr=1e-3, **adam))).to_dict(),
+                ["head"], {"ce_hr": 1.0}, D.optimizer("adam", lr=1e-3))).to_dict(),
+            "sr": D.stage(300, main=D.update(["sr_net"], {"pixel": 1.0}, D.optimizer("adam", lr=1e-3))).to_dict(),
             "joint": D.stage(300, main=D.update(
                 ["sr_net", "recognizer", "head"], {"ce": 1.0, "pixel": 0.0},
-                D.optimizer("adam", lr=3e-4, schedule="cosine", warmup_steps=30, **adam))).to_dict(),
+                D.optimizer("adam", lr=3e-4, schedule="cosine", warmup_steps=30))).to_dict(),
         }),
         "checkpoint": {"every": 100},
         "log": {"every": 10, "images_every": 300},

@@ -43,8 +43,8 @@ def test_logexp_weight_follows_the_embedding_size():
     assert config.stages.train.updates.main.losses.distance == pytest.approx(25.0 * 192)
 
 
-def test_logexp_claim_scale_is_equal_terms_at_half_the_faces():
-    """Claim S4's runs: the equal-terms setting with 300 steps of 32 faces, View 1 at 7 and 14 px."""
+def test_logexp_claim_scale_is_equal_terms_at_a_quarter_of_the_faces():
+    """Claim S4's runs: the equal-terms setting with 300 steps of 32 faces (not 600 of 64), View 1 at 7 and 14 px."""
     full = recipes.load_config("maug_logexp", ["scale=equal_terms"])
     claim = recipes.load_config("maug_logexp", ["scale=claim"])
     assert claim.data.batch_size * claim.stages.train.steps * 4 == full.data.batch_size * full.stages.train.steps

@@ -7,13 +7,23 @@ precision policy is process-wide), one after the other on an otherwise idle mach
   base     the ``distill`` recipe's step: PReLU student (slopes trained) + frozen PReLU teacher, 2 views, float32;
   bf16     ``--precision=mixed_bfloat16`` (this CPU has AVX512_BF16 and AMX-BF16);
   frozen   PReLU slopes not trained (``--config=distill.relu_anneal_steps=300``: the annealed ReLU recipe's step);
-  relu     a ReLU student (``--config=model.backbone_kwargs.activation=relu``): a different network.
+  relu     a ReLU student (``--config=model.backbone_kwargs.activation=relu``): a different network;
+  onednn_off   ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's own kernels instead of oneDNN's (also the workaround of the
+               AVX-512 crash, tensorflow/tensorflow#117700, ``benchmarks/onednn_crash_repro.py``);
+  dnnl_avx2    ``DNNL_MAX_CPU_ISA=AVX2``: oneDNN kept, its AVX-512/AMX code paths off (the other workaround);
+  interop1     ``TF_NUM_INTEROP_THREADS=1``: one inter-op thread (TF's default: one per core), so independent ops
+               of the step no longer run beside each other and split the cores;
+  intra1       ``TF_NUM_INTRAOP_THREADS=1``: one thread inside each op (TF's default: one per core); with the
+               inter-op default the step's independent ops still use both cores.
+
+Thread-pool and oneDNN levers are environment variables read when TensorFlow starts, so each gets its own process
+(``LEVER_ENV``), recorded in the summary.
 
 Writes ``--out_dir``/<lever>.json (train_throughput's JSON) and a summary ``--out`` (.json + .png): images/s of the
 engine's step per lever and its ratio to base, CPU-seconds per image, and the 1x1-conv rate of each run (a
 check that the machine was equally quiet).
 
-  python benchmarks/train_levers.py                    # ~10 min on 2 cores
+  python benchmarks/train_levers.py                    # ~20 min on 2 cores
   python benchmarks/train_levers.py --summarize_only   # re-read the per-lever JSONs
 """
 
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +42,17 @@ LEVERS = {
     "bf16": ["--precision=mixed_bfloat16"],
     "frozen": ["--config=distill.relu_anneal_steps=300"],
     "relu": ["--config=model.backbone_kwargs.activation=relu"],
+    "onednn_off": [],
+    "dnnl_avx2": [],
+    "interop1": [],
+    "intra1": [],
+}
+#: Environment of a lever's process, on top of the caller's (read by TensorFlow / oneDNN at start-up).
+LEVER_ENV = {
+    "onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "dnnl_avx2": {"DNNL_MAX_CPU_ISA": "AVX2"},
+    "interop1": {"TF_NUM_INTEROP_THREADS": "1"},
+    "intra1": {"TF_NUM_INTRAOP_THREADS": "1"},
 }
 
 
@@ -42,7 +64,7 @@ def summarize(out_dir: Path) -> dict:
             continue
         doc = json.loads(path.read_text())
         s = doc["setups"]["distill"]
-        rows[lever] = {"argv": doc["meta"]["argv"], "started_utc": doc["meta"]["started_utc"],
+        rows[lever] = {"argv": doc["meta"]["argv"], "env": LEVER_ENV.get(lever, {}), "started_utc": doc["meta"]["started_utc"],
                        "loadavg_start": doc["meta"]["loadavg_start"],
                        "step_images_per_s": s["step"]["images_per_s"], "fit_images_per_s": s["fit"]["images_per_s"],
                        "cpu_s_per_image": s["step"]["cpu_s_per_image"], "gflops_per_s": s["step"]["gflops_per_s"],
@@ -93,7 +115,8 @@ def main(argv=None) -> int:
             print(f"[{i}/{len(levers)}] {lever}", flush=True)
             cmd = [sys.executable, str(REPO / "benchmarks/train_throughput.py"), "--setups=distill", "--no-profile",
                    *LEVERS[lever], f"--out={out_dir / f'{lever}.json'}"]
-            rc = subprocess.run(cmd, cwd=REPO).returncode
+            env = {**os.environ, **LEVER_ENV.get(lever, {})}
+            rc = subprocess.run(cmd, cwd=REPO, env=env).returncode
             if rc:
                 print(f"error: lever {lever}: train_throughput.py exited {rc}", file=sys.stderr)
                 return rc

@@ -77,3 +77,38 @@ def test_accuracy_table_bad_model_flag_is_one_line(tmp_path, capsys):
     assert "--model: expected NAME=PATH" in capsys.readouterr().err
     assert bench.main([f"--model=x={tmp_path / 'missing.keras'}", f"--out={tmp_path}"]) == 2
     assert "missing.keras: no such file" in capsys.readouterr().err
+
+
+def _row(name, **figures):
+    return {"model": name, **figures}
+
+
+def test_targets_margins_and_int8_gaps():
+    bench = _load()
+    f = _row(bench.SHIPPED, hr=99.0, low_res=81.0, cr_8=83.5, er_8=70.0, size_mb=2.1, latency={"median_ms": 5.0})
+    q = _row(bench.SHIPPED_INT8, hr=98.9, low_res=80.2, cr_8=83.6, er_8=70.0, size_mb=1.2)
+    rows = {t["figure"]: t for t in bench.target_rows([_row("other", hr=99.9), f, q])}
+    assert set(rows) == set(bench.TARGETS)
+    assert rows["hr"]["float"] == 99.0 and rows["hr"]["float_margin"] == pytest.approx(99.0 - 99.1)
+    assert rows["hr"]["int8_margin"] == pytest.approx(98.9 - 99.1) and rows["hr"]["met"] is False
+    assert rows["mid_res"]["float"] is None and rows["mid_res"]["met"] is False  # not measured is not met
+    gaps = bench.int8_gaps([f, q])
+    assert set(gaps["gaps"]) == {"hr", "low_res", "cr_8", "er_8"}  # size and latency are not figures
+    assert gaps["gaps"]["low_res"] == pytest.approx(-0.8) and gaps["worst"] == "low_res"
+    assert gaps["max_abs"] == pytest.approx(0.8) and set(gaps["beyond_tolerance"]) == {"low_res"}
+    assert bench.int8_gaps([f]) is None
+    met = bench.target_rows([_row(bench.SHIPPED, hr=99.2), _row(bench.SHIPPED_INT8, hr=99.1)])
+    assert next(t for t in met if t["figure"] == "hr")["met"] is True
+
+
+def test_tried_text_names_the_best_arm_per_figure(tmp_path):
+    bench = _load()
+    table = {"hr": {"pretrained": {"accuracy": 99.2}, "a": {"accuracy": 99.0}, "b": {"accuracy": 97.0}},
+             "low_res": {"pretrained": {"accuracy": 58.0, "tar_at_far_1e-2": 4.0},
+                         "a": {"accuracy": 80.0, "tar_at_far_1e-2": 30.0}, "b": {"accuracy": 81.0, "tar_at_far_1e-2": 20.0}}}
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps({"baseline": "pretrained", "arms": ["pretrained", "a", "b"], "table": table}))
+    text = bench.tried_text(str(path))
+    assert "2 arms" in text and "112 px 99.00 (a)" in text and "low_res 81.00 (b)" in text
+    assert "TAR@FAR 1e-2 low_res 30.00 (a)" in text and "CR 8" not in text  # the baseline is not an arm
+    assert bench.tried_text(str(tmp_path / "missing.json")) == ""

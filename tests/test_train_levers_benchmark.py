@@ -32,3 +32,28 @@ def test_unknown_lever_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as e:
         train_levers.main(["--levers=base,turbo", f"--out_dir={tmp_path}"])
     assert e.value.code == 2
+
+
+def test_environment_levers_run_in_their_own_process_with_their_variables(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(cmd, cwd, env):
+        out = Path(next(a for a in cmd if a.startswith("--out=")).split("=", 1)[1])
+        lever = out.stem
+        seen[lever] = {k: env.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "DNNL_MAX_CPU_ISA", "TF_NUM_INTEROP_THREADS",
+                                               "TF_NUM_INTRAOP_THREADS")}
+        out.write_text(json.dumps(_doc(10.0, 11.0)))
+        return type("Done", (), {"returncode": 0})()
+
+    for k in ("TF_ENABLE_ONEDNN_OPTS", "DNNL_MAX_CPU_ISA", "TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(train_levers.subprocess, "run", fake_run)
+    out = tmp_path / "summary.json"
+    assert train_levers.main(["--levers=base,onednn_off,dnnl_avx2,interop1,intra1", f"--out_dir={tmp_path}",
+                              f"--out={out}"]) == 0
+    assert seen["base"] == dict.fromkeys(seen["base"])  # the caller's environment, nothing added
+    assert seen["onednn_off"]["TF_ENABLE_ONEDNN_OPTS"] == "0" and seen["onednn_off"]["DNNL_MAX_CPU_ISA"] is None
+    assert seen["dnnl_avx2"]["DNNL_MAX_CPU_ISA"] == "AVX2"
+    assert seen["interop1"]["TF_NUM_INTEROP_THREADS"] == "1" and seen["interop1"]["TF_NUM_INTRAOP_THREADS"] is None
+    assert seen["intra1"]["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert json.loads(out.read_text())["levers"]["intra1"]["env"] == {"TF_NUM_INTRAOP_THREADS": "1"}

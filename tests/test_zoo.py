@@ -67,3 +67,25 @@ def test_shipped_tflite_is_the_keras_model_with_gated_metadata_and_thresholds():
     buckets = parse_thresholds(meta["thresholds"], zoo.zoo_path(NAME, "metadata"))
     assert len(buckets) == 6 and buckets[0].threshold is None  # 5-7 px: too small to decide
     assert all(0.3 < b.threshold < 0.7 for b in buckets[1:])
+
+
+def test_shipped_int8_export_is_gated_small_and_close_to_the_keras_model():
+    """The int8 export: under 3 MB, its metadata says the full-LFW gate passed with the same calibrated thresholds
+    as the fp16 file, and its embeddings of real faces stay close to the Keras model's (the gate's floor)."""
+    import json
+
+    from lrfr_tf.data.images import load_images
+    from lrfr_tf.eval.embedders import load_embedder
+
+    path = zoo.zoo_path(NAME, "tflite_int8")
+    assert os.path.getsize(path) < 3e6
+    meta = json.load(open(zoo.zoo_path(NAME, "metadata_int8"), encoding="utf-8"))
+    fp16 = json.load(open(zoo.zoo_path(NAME, "metadata"), encoding="utf-8"))
+    assert meta["format"] == "tflite_int8" and meta["gate"] == "passed" and meta["parity"]["passed"]
+    assert meta["thresholds"] == fp16["thresholds"]
+    files = sorted(os.path.join(r, f) for r, _, fs in os.walk(SAMPLE_LFW) for f in fs)[:16]
+    faces = load_images(files, size=(112, 112), progress=False)
+    a = load_embedder(path).embed(faces)
+    b = load_embedder(f"zoo:{NAME}.keras").embed(faces)
+    cos = np.sum(a * b, axis=1)
+    assert cos.min() > 0.97, cos  # gate at export: min cosine 0.988 over 500 LFW faces at 112 px

@@ -1,7 +1,7 @@
 """Models trained by lrfr_tf and shipped inside the package (no ../shared, no download).
 
-``zoo_path(name, fmt)`` is a shipped file ("tflite": the gated fp16 export, "metadata": its JSON, "keras": the
-Keras embedder, "card": MODEL_CARD.md).
+``zoo_path(name, fmt)`` is a shipped file ("tflite": the gated fp16 export, "metadata": its JSON, "tflite_int8" /
+"metadata_int8": the gated full-integer export and its JSON, "keras": the Keras embedder, "card": MODEL_CARD.md).
 ``python -m lrfr_tf.evaluate``, ``calibrate``, ``export`` and ``edge`` take ``--model=zoo:NAME`` (its .tflite when it
 has one, else its .keras) or ``--model=zoo:NAME.keras`` (``resolve_model``). Each model's folder holds MODEL_CARD.md: data, recipe, command, figures.
 
@@ -18,8 +18,10 @@ PREFIX = "zoo:"
 #: name -> {format: file in the model's folder}
 MODELS: Dict[str, Dict[str, str]] = {
     # tflite: the gated fp16 export with the calibrated per-resolution thresholds in its metadata ("metadata":
-    # the same as JSON; results/export/mobilefacenet_lr_distill_fp16/ holds the export's report and gate plot).
+    # the same as JSON; results/export/mobilefacenet_lr_distill_fp16/ holds the export's report and gate plot);
+    # tflite_int8: the gated int8 export (float stem, int8 I/O; results/export/mobilefacenet_lr_distill_int8/).
     "mobilefacenet_lr_distill": {"tflite": "model_fp16.tflite", "metadata": "model_fp16.json",
+                                 "tflite_int8": "model_int8.tflite", "metadata_int8": "model_int8.json",
                                  "keras": "embedder.keras", "card": "MODEL_CARD.md"},
 }
 

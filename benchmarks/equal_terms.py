@@ -79,6 +79,59 @@ CLAIMS = (
 )
 
 
+#: Training budget of each arm as run (faces seen after the head-only warm-up of a margin-head method): the rows of
+#: issue 14's equal-terms comparison (``EQUAL_TERMS_ARMS``) share one budget; the claim arms of issue 15 ran smaller.
+ARM_BUDGET = {
+    "pretrained": "none",
+    "distill": "600 x 64",
+    "distill_ce": "100 head + 600 x 64",
+    "bt_m": "100 head + 600 x 64",
+    "st_m1": "100 head + 600 x 64",
+    "maug_logexp_et": "100 head + 600 x 64",
+    "distill_80px": "600 x 64",
+    "distill_relu": "600 x 64",
+    "ip_unet": "claim: SR net only",
+    "ip_unet_pixel": "claim: SR net only",
+    "maug_logexp": "claim: 100 head + 300 x 32",
+    "maug_only": "claim: 100 head + 300 x 32",
+    "sl_margin": "claim: 100 head + 300 SR + 300 joint x 32",
+    "rim": "claim: 100 + 200 x 32",
+    "rim_student": "claim: 100 + 200 x 32",
+}
+#: Issue 14's equal-terms comparison: no fine-tuning, BT-M, ST-M1, MAug + LogExp, the distillation recipe and the
+#: best combination (``recipes/distill_ce.py``), all from the pretrained MobileFaceNet on the same CelebA faces,
+#: the same budget and the same evaluation (``maug_logexp_et``: the recipe's ``equal_terms`` scale; the
+#: ``maug_logexp`` arm is claim S4's smaller run).
+EQUAL_TERMS_ARMS = ("pretrained", "bt_m", "st_m1", "maug_logexp_et", "distill", "distill_ce")
+EQUAL_TERMS_PROTOCOLS = ("hr", "low_res", "cr_7", "cr_8", "cr_12", "cr_14")
+
+
+def equal_terms_markdown(result: Dict[str, object]) -> List[str]:
+    """Issue 14's six arms (those given) on one budget: accuracy per protocol and TAR@FAR 1e-2 on low_res, the
+    best arm of each column in bold."""
+    arms = [a for a in EQUAL_TERMS_ARMS if a in result["arms"]]
+    protocols = [p for p in EQUAL_TERMS_PROTOCOLS if p in result["protocols"]]
+    if len(arms) < 2 or not protocols:
+        return []
+    table = result["table"]
+    cols = [(p, lambda a, p=p: table[p].get(a, {}).get("accuracy")) for p in protocols]
+    if "low_res" in protocols:
+        cols.append(("TAR@FAR 1e-2 low_res", lambda a: table["low_res"].get(a, {}).get("tar_at_far_1e-2")))
+    best = {}
+    for name, get in cols:
+        values = [v for v in (get(a) for a in arms) if v is not None]
+        best[name] = max(values) if values else None
+    lines = ["", "Issue 14's equal-terms comparison (same faces, same budget, same evaluation):", "",
+             "| arm | budget | " + " | ".join(n for n, _ in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for a in arms:
+        cells = []
+        for name, get in cols:
+            v = get(a)
+            cells.append("-" if v is None else (f"**{v:.2f}**" if v == best[name] else f"{v:.2f}"))
+        lines.append(f"| {a} | {ARM_BUDGET.get(a, '-')} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def parse_arm(text: str):
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
@@ -158,9 +211,12 @@ def markdown(result: Dict[str, object]) -> str:
     if "low_res" in result["protocols"]:
         tars = [result["table"]["low_res"].get(n, {}).get("tar_at_far_1e-2") for n in names]
         lines.append("| TAR@FAR 1e-2, low_res | " + " | ".join("-" if t is None else f"{t:.2f}" for t in tars) + " |")
+    lines.append("| budget | " + " | ".join(ARM_BUDGET.get(n, "-") for n in names) + " |")
     lines += ["", f"LFW View 2 10-fold accuracy (%); in brackets the difference to {base} and the standard deviation "
-              "of the per-fold differences (points).", "", "| claim | arms | protocol | difference | fold std | verdict |",
-              "|---|---|---|---|---|---|"]
+              "of the per-fold differences (points). Budget: training steps x faces per step after the pretrained "
+              "initialisation (head: head-only warm-up steps of a new margin head; claim: issue 15's smaller scale)."]
+    lines += equal_terms_markdown(result)
+    lines += ["", "| claim | arms | protocol | difference | fold std | verdict |", "|---|---|---|---|---|---|"]
     for c in result["claims"]:
         if c["verdict"] == "not run":
             lines.append(f"| {c['id']}: {c['claim']} | {' vs '.join(c['arms'])} | {c['protocol']} | - | - | not run |")

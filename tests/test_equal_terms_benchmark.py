@@ -76,3 +76,21 @@ def test_an_arm_without_a_protocol_shows_a_dash_and_keeps_the_others(tmp_path):
     md = (out / "comparison.md").read_text()
     cr7 = next(line for line in md.splitlines() if line.startswith("| cr_7 |"))
     assert cr7.rstrip().endswith("| - |")
+
+
+def test_issue14_equal_terms_section_lists_its_arms_with_budget_and_best(tmp_path):
+    bench = _load()
+    base = {p: np.full(10, 0.6) for p in ("hr", "low_res", "cr_8")}
+    better = {p: v + (0.2 if p == "low_res" else -0.01) for p, v in base.items()}
+    arms = [f"pretrained={_report(tmp_path / 'a.json', base)}", f"distill={_report(tmp_path / 'b.json', better)}",
+            f"rim={_report(tmp_path / 'c.json', base)}"]
+    out = tmp_path / "out"
+    assert bench.main([f"--arm={a}" for a in arms] + [f"--out={out}"]) == 0
+    text = (out / "comparison.md").read_text()
+    section = text[text.index("Issue 14's equal-terms comparison"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    rows = rows[:next(i for i, r in enumerate(rows) if r.startswith("| claim"))]
+    assert [r.split(" | ")[0] for r in rows] == ["| pretrained", "| distill"]  # rim is a claim arm, not listed
+    assert "| distill | 600 x 64 | 59.00 | **80.00** |" in text  # best low_res in bold
+    assert "| pretrained | none | **60.00** | 60.00 |" in text
+    assert "| budget | none | 600 x 64 | claim: 100 + 200 x 32 |" in text

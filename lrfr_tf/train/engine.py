@@ -90,6 +90,39 @@ def open_source(path: str, kind: str = "auto", identities: str = "all"):
     raise ValueError(f"unknown data.format {kind!r}; use auto, folder or tfrecord")
 
 
+#: Config keys a resumed run may change: where it reads, logs, evaluates and checkpoints, and how long each stage
+#: lasts (``stages.<name>.steps``: extending a run). Any other change (a loss weight, the optimizer, the model, the
+#: method's settings, the batch) means the checkpoints belong to another run.
+RESUMABLE = ("name", "scale", "scales.", "eval.", "log.", "checkpoint.", "strategy", "xla", "data.train", "data.format",
+             "data.verify", "data.decoded_cache_mb")
+
+
+def _flatten(d: dict, prefix: str = "") -> Dict[str, object]:
+    out: Dict[str, object] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def resume_changes(saved: dict, current: dict) -> List[str]:
+    """``key: saved -> current`` for every config value that differs between a workdir's config.json and the
+    resuming run's, except the ``RESUMABLE`` ones (a key present in one only counts as a change)."""
+    a, b = _flatten(saved), _flatten(current)
+
+    def resumable(key: str) -> bool:
+        if any(key == r or (r.endswith(".") and key.startswith(r)) or key.startswith(r + ".") for r in RESUMABLE):
+            return True
+        parts = key.split(".")
+        return len(parts) == 3 and parts[0] == "stages" and parts[2] == "steps"
+
+    missing = "(absent)"
+    return [f"{k}: {a.get(k, missing)!r} -> {b.get(k, missing)!r}" for k in sorted(set(a) | set(b))
+            if not resumable(k) and a.get(k, missing) != b.get(k, missing)]
+
+
 class Trainer:
     """Builds everything from a resolved config and runs (or resumes) training in ``workdir``."""
 
@@ -278,7 +311,18 @@ class Trainer:
         """Restore the latest checkpoint (if any); returns the step to continue from."""
         # Every worker restores the chief's checkpoint (non-chief workers only write scratch copies).
         # The newest intact one: damaged ones are set aside with a warning (checkpoints.CheckpointStore).
-        latest = self.store.restore(restart=bool(self.config.checkpoint.restart))
+        restart = bool(self.config.checkpoint.restart)
+        saved_config = os.path.join(self.workdir, "config.json")
+        if (not restart and os.path.isfile(saved_config)
+                and checkpoints.checkpoint_steps(self.store.read_directory, self.store.name)):
+            with open(saved_config, encoding="utf-8") as f:
+                changes = resume_changes(json.load(f), self.config.to_dict())
+            if changes:
+                shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+                raise ValueError(f"{self.workdir}: its checkpoints were trained with another config ({shown}): resume "
+                                 "with the same config, start over there with --config.checkpoint.restart=true "
+                                 "(checkpoints moved aside), or use a new workdir")
+        latest = self.store.restore(restart=restart)
         if latest is None:
             self.method.initialize(self.models)
             return 0

@@ -127,3 +127,31 @@ def test_two_stages_train_only_their_models(tmp_path):
     assert int(trainer.step.numpy()) == 4
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
     assert changed and all(k.startswith("head/") for k in changed), changed
+
+
+def test_resume_with_another_training_config_is_refused_but_extending_steps_is_not(tmp_path):
+    """A workdir's checkpoints belong to its config.json: another loss weight or optimizer is refused with the
+    changed keys named; changing only where/how often it logs or evaluates, or the stage length, resumes."""
+    Trainer(tiny_config(steps=2), str(tmp_path)).run(stop_at=1)
+    other = tiny_config(steps=2)
+    other.stages.train.updates.main.optimizer.lr = 0.5 * float(other.stages.train.updates.main.optimizer.lr)
+    with pytest.raises(ValueError, match=r"another config \(stages\.train\.updates\.main\.optimizer\.lr: .* -> .*\)"):
+        Trainer(other, str(tmp_path)).restore()
+    longer = tiny_config(steps=3)
+    longer.log.every = 7
+    assert Trainer(longer, str(tmp_path)).restore() == 1
+    other.checkpoint.restart = True  # the documented way to start over in the same workdir
+    assert Trainer(other, str(tmp_path)).restore() == 0
+
+
+def test_resume_changes_names_every_changed_key():
+    from lrfr_tf.train.engine import resume_changes
+
+    saved = {"model": {"head": "arcface", "head_kwargs": {"margin": 0.5}}, "eval": {"every": 5},
+             "stages": {"train": {"steps": 10, "updates": {"main": {"losses": {"ce": 1.0}}}}}, "data": {"train": "a"}}
+    current = {"model": {"head": "arcface", "head_kwargs": {"margin": 0.4}}, "eval": {"every": 9},
+               "stages": {"train": {"steps": 20, "updates": {"main": {"losses": {"ce": 1.0, "d": 2.0}}}}},
+               "data": {"train": "b"}}
+    assert resume_changes(saved, current) == ["model.head_kwargs.margin: 0.5 -> 0.4",
+                                              "stages.train.updates.main.losses.d: '(absent)' -> 2.0"]
+    assert resume_changes(saved, saved) == []

@@ -7,7 +7,8 @@ with a margin head; the ``distill`` recipe is the same budget without a head) an
 
   python -m lrfr_tf.train --recipe=bt_m --config.scale=equal_terms --workdir=runs_eq/bt_m     # ~35 min, 2 cores
   python -m lrfr_tf.train --recipe=st_m1 --config.scale=equal_terms --workdir=runs_eq/st_m1   # ~55 min
-  python -m lrfr_tf.train --recipe=maug_logexp --config.scale=equal_terms --workdir=runs_eq/maug_logexp
+  python -m lrfr_tf.train --recipe=maug_logexp --config.scale=equal_terms --workdir=runs_eq/maug_logexp_et  # ~52 min
+  python -m lrfr_tf.train --recipe=distill_ce --workdir=runs_eq/distill_ce     # the best combination, ~50 min
   python -m lrfr_tf.train --recipe=maug_logexp --config.scale=equal_terms \\
       --config.stages.train.updates.main.losses.distance=0 --workdir=runs_eq/maug_only       # MAug alone
   python -m lrfr_tf.evaluate --model=runs_eq/bt_m/export/embedder.keras --name=bt_m --data=../shared/data/lfw \\

@@ -39,6 +39,10 @@ branches without the contrast), with a small loss at 112 px. Measured at the cla
 LFW View 2, results/claims/, results/equal_terms/comparison.md), MAug + LogExp vs MAug alone: CR 7 px 80.36 vs
 70.44 (+9.92 +- 1.93 fold std: reproduced), CR 14 px 90.44 vs 90.06 (+0.38 +- 1.28: same direction, within one
 fold std), low_res 77.73 vs 69.52, 112 px 95.63 vs 97.52 (the 112 px loss is larger than "small").
+At the equal-terms scale (``--config.scale=equal_terms``, p = 2, w = 4,800; 100 + 600 steps x 64 in 3,098 s on 2
+shared cores; 2026-12-04, results/equal_terms/maug_logexp_et/): LFW View 2 112 px 96.43, low_res 81.15, CR 7 / 8 /
+12 / 14 px 85.26 / 81.73 / 90.27 / 92.44, TAR@FAR 1e-2 on low_res 34.72 (``distill``: 99.00, 81.16, 80.93 / 83.47 /
+90.01 / 92.67, 30.28).
 
 Claim S4 (issue 15), ``--config.scale=claim``: the equal-terms setting (``defaults.EQUAL_TERMS``) at a quarter of
 the faces, 300 steps x 32 (not 600 x 64) after the 100-step head warm-up, about 7.5-10 min per arm on 2 cores:

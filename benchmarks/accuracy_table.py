@@ -1,10 +1,11 @@
 """The results page: every model on the same LFW protocols and CelebA-holdout identification, one run.
 
-  python benchmarks/accuracy_table.py     # ~40-60 min on 2 cores; writes results/accuracy/ and results/README.md
+  python benchmarks/accuracy_table.py     # ~76 min on 2 cores; writes results/accuracy/ and results/README.md
 
 Models (``--model NAME=PATH``, repeatable; default: ``DEFAULT_MODELS`` that exist): the pretrained
-MobileFaceNet (../shared) and the shipped low-resolution model (Keras and its shipped fp16 .tflite); add its int8
-export with ``--model``. Each runs through the
+MobileFaceNet (../shared), the shipped low-resolution model's fp16 .tflite (``SHIPPED``; its .keras matches it
+to cosine 0.99997) and its int8 export (``SHIPPED_INT8``; with PReLU it embeds about 5x slower than fp16 on x86,
+most of the run). The page judges issue 14's targets on the last two. Each runs through the
 evaluation harness (``lrfr_tf.eval.runner.evaluate_models``: the same code as ``python -m lrfr_tf.evaluate``)
 on LFW View 2 (pairs.txt, test only): 112 px, the cross- and equal-resolution sweep at ``SIZES`` (CR: one face
 at the size, the other at 112 px, both flips averaged; ER: both at the size), the four published protocols of

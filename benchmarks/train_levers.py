@@ -37,22 +37,20 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LEVERS = {
-    "base": [],
-    "bf16": ["--precision=mixed_bfloat16"],
-    "frozen": ["--config=distill.relu_anneal_steps=300"],
-    "relu": ["--config=model.backbone_kwargs.activation=relu"],
-    "onednn_off": [],
-    "dnnl_avx2": [],
-    "interop1": [],
-    "intra1": [],
-}
 #: Environment of a lever's process, on top of the caller's (read by TensorFlow / oneDNN at start-up).
 LEVER_ENV = {
     "onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
     "dnnl_avx2": {"DNNL_MAX_CPU_ISA": "AVX2"},
     "interop1": {"TF_NUM_INTEROP_THREADS": "1"},
     "intra1": {"TF_NUM_INTRAOP_THREADS": "1"},
+}
+#: train_throughput.py arguments of each lever (an environment lever runs base's arguments).
+LEVERS = {
+    "base": [],
+    "bf16": ["--precision=mixed_bfloat16"],
+    "frozen": ["--config=distill.relu_anneal_steps=300"],
+    "relu": ["--config=model.backbone_kwargs.activation=relu"],
+    **{name: [] for name in LEVER_ENV},
 }
 
 

@@ -93,30 +93,19 @@ def open_source(path: str, kind: str = "auto", identities: str = "all"):
 #: Config keys a resumed run may change: where it reads, logs, evaluates and checkpoints, and how long each stage
 #: lasts (``stages.<name>.steps``: extending a run). Any other change (a loss weight, the optimizer, the model, the
 #: method's settings, the batch) means the checkpoints belong to another run.
-RESUMABLE = ("name", "scale", "scales.", "eval.", "log.", "checkpoint.", "strategy", "xla", "data.train", "data.format",
+RESUMABLE = ("name", "scale", "scales", "eval", "log", "checkpoint", "strategy", "xla", "data.train", "data.format",
              "data.verify", "data.decoded_cache_mb")
-
-
-def _flatten(d: dict, prefix: str = "") -> Dict[str, object]:
-    out: Dict[str, object] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def resume_changes(saved: dict, current: dict) -> List[str]:
     """``key: saved -> current`` for every config value that differs between a workdir's config.json and the
-    resuming run's, except the ``RESUMABLE`` ones (a key present in one only counts as a change)."""
-    a, b = _flatten(saved), _flatten(current)
+    resuming run's, except the ``RESUMABLE`` keys and groups (a key present in one only counts as a change)."""
+    a, b = Config(saved).flatten(), Config(current).flatten()
 
     def resumable(key: str) -> bool:
-        if any(key == r or (r.endswith(".") and key.startswith(r)) or key.startswith(r + ".") for r in RESUMABLE):
-            return True
         parts = key.split(".")
-        return len(parts) == 3 and parts[0] == "stages" and parts[2] == "steps"
+        return (any(key == r or key.startswith(r + ".") for r in RESUMABLE)
+                or (len(parts) == 3 and parts[0] == "stages" and parts[2] == "steps"))
 
     missing = "(absent)"
     return [f"{k}: {a.get(k, missing)!r} -> {b.get(k, missing)!r}" for k in sorted(set(a) | set(b))
